@@ -1,0 +1,69 @@
+# The one entry point. `make demo` and `make test` work on a fresh machine: they install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV ?= dev
+WORKERS ?= 2
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install layer synth up down demo test test-unit test-infra test-e2e lint bench deploy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed ## create the virtualenv and install Python and npm packages
+
+layer: install ## build the Lambda dependency layer (build/lambda/layer)
+	PY=$(PY) scripts/build_layer.sh
+
+synth: layer ## synthesize every stack (offline, no Docker)
+	npx cdk synth --quiet -c env=$(ENV)
+
+up: layer ## start the embedded AWS, deploy into it, start $(WORKERS) workers (idempotent)
+	WORKERS=$(WORKERS) $(PY) scripts/local_platform.py up
+
+down: ## stop exactly what `make up` started
+	@if [ -x $(PY) ]; then $(PY) scripts/local_platform.py down; fi
+
+demo: up ## run a 1,000-task job on the local platform with a live progress bar
+	$(PY) scripts/demo.py
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy tasklane lambdas workers stacks scripts
+
+test-unit: install
+	$(PY) -m pytest tests/unit -q -p no:cacheprovider
+
+test-infra: layer
+	$(PY) -m pytest tests/infra -q -p no:cacheprovider
+
+test-e2e: up
+	$(PY) -m pytest tests/e2e -q -p no:cacheprovider
+
+test: lint ## every test: unit, infrastructure, then end to end on the embedded AWS
+	$(MAKE) test-unit
+	$(MAKE) test-infra
+	$(MAKE) test-e2e; status=$$?; $(MAKE) down; exit $$status
+
+bench: up ## benchmarks (results in bench/results, summary in docs/BENCHMARKS.md)
+	$(PY) -m bench
+
+deploy: layer ## deploy to the AWS account of the current credentials: make deploy ENV=prod
+	npx cdk deploy --all -c env=$(ENV) --require-approval broadening
+
+clean: down
+	rm -rf cdk.out build .local

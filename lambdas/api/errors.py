@@ -1,0 +1,57 @@
+"""Every domain exception and validation failure mapped to an HTTP answer, in one place.
+
+Each error answer has the shape {"error": {"code": ..., "message": ...}}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from lambdas.api.schemas import ErrorDetail, ErrorOut
+from tasklane.errors import InvalidRequest, JobNotFound, TaskNotFound
+
+logger = Logger(child=True)
+
+
+def error_response(status: int, code: str, message: str) -> Response[ErrorOut]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=ErrorOut(error=ErrorDetail(code=code, message=message)).model_dump_json(),
+    )
+
+
+def describe_validation(errors: list[Any]) -> str:
+    """'body.tasks: List should have at least 1 item after validation, not 0' (one line per problem)."""
+    parts = []
+    for error in errors[:10]:
+        if error.get("type") == "json_invalid":
+            parts.append(f"the body is not valid JSON: {error.get('ctx', {}).get('error', error.get('msg'))}")
+            continue
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg')}")
+    if len(errors) > 10:
+        parts.append(f"and {len(errors) - 10} more problems")
+    return "; ".join(parts)
+
+
+def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(error: RequestValidationError) -> Response[ErrorOut]:
+        return error_response(422, "validation_error", describe_validation(list(error.errors())))
+
+    @app.exception_handler([JobNotFound, TaskNotFound])
+    def not_found(error: Exception) -> Response[ErrorOut]:
+        return error_response(404, "not_found", str(error))
+
+    @app.exception_handler(InvalidRequest)
+    def bad_request(error: InvalidRequest) -> Response[ErrorOut]:
+        return error_response(400, "invalid_request", str(error))
+
+    @app.not_found
+    def no_route(error: Exception) -> Response[ErrorOut]:
+        return error_response(404, "no_route", f"no route for {app.current_event.http_method} {app.current_event.path}")

@@ -1,0 +1,67 @@
+"""The short-task runner: an SQS event source mapping delivers batches; failed records are reported.
+
+Each record runs one task attempt. Final outcomes are committed together after the batch, in one
+DynamoDB transaction per job; a task due for another attempt stays on the queue, hidden by
+ChangeMessageVisibility for its backoff delay, and is reported as a batch item failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
+from tasklane.aws.dynamodb_store import DynamoJobStore
+from tasklane.aws.sqs_queue import SqsTaskQueue
+from tasklane.aws.stepfunctions import StepFunctionsResumer
+from tasklane.execution import TaskOutcome
+from tasklane.registry import registry
+from tasklane.running import Delivery, TaskRunner
+from tasklane.settings import RunnerSettings
+
+logger = Logger(service="tasklane-runner")
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_runner: TaskRunner | None = None
+
+
+def runner() -> TaskRunner:
+    global _runner
+    if _runner is None:
+        settings = RunnerSettings()
+        _runner = TaskRunner(
+            store=DynamoJobStore(settings.table_name),
+            resumer=StepFunctionsResumer(),
+            retries=SqsTaskQueue(settings.short_queue_url),
+            registry=registry,
+        )
+    return _runner
+
+
+def run_batch(records: list[dict[str, Any]], task_runner: TaskRunner, context: LambdaContext | None) -> dict[str, Any]:
+    finals: list[TaskOutcome] = []
+
+    def run_record(record: SQSRecord) -> None:
+        delivery = Delivery(
+            message_id=record.message_id,
+            body=record.body,
+            receipt_handle=record.receipt_handle,
+            attempt=int(record.attributes.approximate_receive_count),
+        )
+        outcome = task_runner.run(delivery)
+        if outcome is not None:
+            finals.append(outcome)
+
+    with processor(records=records, handler=run_record, lambda_context=context):
+        processor.process()
+    # Raising here fails the whole batch: every message comes back and duplicates are refused on commit.
+    task_runner.commit(finals)
+    return processor.response()
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return run_batch(event["Records"], runner(), context)

@@ -1,0 +1,234 @@
+"""Run the whole platform on this machine: the embedded AWS, the deployed stacks, and long-task workers.
+
+`up` is idempotent: it starts what is not running, redeploys when the synthesized stacks changed, and
+restarts workers that died. `down` stops exactly the processes `up` started, by their recorded ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import typer
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL = ROOT / ".local"
+PIDS = LOCAL / "pids"
+LOGS = LOCAL / "logs"
+ENDPOINTS = LOCAL / "endpoints.json"
+DEPLOYED = LOCAL / "deployed.json"
+GATEWAY = "http://localhost:4566"
+ENV_NAME = "dev"
+STACKS = [f"tasklane-{ENV_NAME}-{role}" for role in ("data", "orchestration", "api")]
+
+AWS_ENV = {
+    "AWS_ENDPOINT_URL": GATEWAY,
+    "AWS_ENDPOINT_URL_S3": GATEWAY,
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "CDK_DEFAULT_ACCOUNT": "000000000000",
+    "CDK_DEFAULT_REGION": "us-east-1",
+    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
+    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+}
+
+cli = typer.Typer(add_completion=False, help=__doc__)
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    venv_bin = str(ROOT / ".venv" / "bin")
+    env = {**os.environ, **AWS_ENV, "PATH": f"{venv_bin}:{ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}"}
+    return {**env, **(extra or {})}
+
+
+def _pid_file(name: str) -> Path:
+    return PIDS / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); /proc tells whether it really runs.
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())
+
+
+def _recorded(name: str) -> int | None:
+    path = _pid_file(name)
+    if not path.exists():
+        return None
+    pid = int(path.read_text().strip())
+    return pid if _alive(pid) else None
+
+
+def _start(name: str, command: list[str], env: dict[str, str]) -> int:
+    PIDS.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it from here
+    # A session of its own, so `down` can stop the process and whatever it spawned as one group.
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _pid_file(name).write_text(str(process.pid))
+    return process.pid
+
+
+def _stop(name: str, grace_seconds: float = 15.0) -> None:
+    pid = _recorded(name)
+    _pid_file(name).unlink(missing_ok=True)
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _healthy() -> bool:
+    try:
+        return httpx.get(f"{GATEWAY}/_ministack/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def ensure_embedded_aws() -> int:
+    pid = _recorded("ministack")
+    if pid is not None and _healthy():
+        return pid
+    if _healthy():
+        raise typer.Exit(_fail("port 4566 answers, but not an embedded AWS this tool started; stop it first"))
+    # Lambdas run with the `python3` first on PATH: the project's virtualenv, like the function's runtime.
+    pid = _start("ministack", [str(ROOT / ".venv" / "bin" / "ministack")], _env({"BIND_HOST": "127.0.0.1", "GATEWAY_PORT": "4566"}))
+    deadline = time.monotonic() + 60
+    while not _healthy():
+        if time.monotonic() > deadline or not _alive(pid):
+            raise typer.Exit(_fail(f"the embedded AWS did not start; see {LOGS / 'ministack.log'}"))
+        time.sleep(0.3)
+    DEPLOYED.unlink(missing_ok=True)  # a new emulator holds nothing yet
+    return pid
+
+
+def _assembly_hash() -> str:
+    digest = hashlib.sha256()
+    for stack in STACKS:
+        digest.update((ROOT / "cdk.out" / f"{stack}.template.json").read_bytes())
+    return digest.hexdigest()
+
+
+def deploy(ministack_pid: int) -> dict[str, dict[str, str]]:
+    env = _env()
+    subprocess.run(["npx", "cdk", "synth", "--quiet", "-c", f"env={ENV_NAME}"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    wanted = {"ministack_pid": ministack_pid, "assembly": _assembly_hash()}
+    if DEPLOYED.exists():
+        recorded = json.loads(DEPLOYED.read_text())
+        if {k: recorded.get(k) for k in wanted} == wanted:
+            return dict(recorded["outputs"])
+    outputs_file = LOCAL / "outputs.json"
+    log = LOGS / "deploy.log"
+    with open(log, "ab") as out:
+        bootstrap = ["npx", "cdklocal", "bootstrap", "-c", f"env={ENV_NAME}"]
+        subprocess.run(bootstrap, cwd=ROOT, env=env, check=True, stdout=out, stderr=subprocess.STDOUT)
+        result = subprocess.run(
+            ["npx", "cdklocal", "deploy", *STACKS, "-c", f"env={ENV_NAME}", "--app", "cdk.out",
+             "--require-approval", "never", "--outputs-file", str(outputs_file)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    if result.returncode != 0:
+        raise typer.Exit(_fail(f"deploy failed; see {log}"))
+    outputs = json.loads(outputs_file.read_text())
+    DEPLOYED.write_text(json.dumps({**wanted, "outputs": outputs}, indent=2))
+    return dict(outputs)
+
+
+def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, object]:
+    data = outputs[f"tasklane-{ENV_NAME}-data"]
+    orchestration = outputs[f"tasklane-{ENV_NAME}-orchestration"]
+    api = outputs[f"tasklane-{ENV_NAME}-api"]
+    endpoints = {
+        "api_url": f"{GATEWAY}/_aws/execute-api/{api['RestApiId']}/v1/",
+        "aws_endpoint_url": GATEWAY,
+        "table_name": data["TableName"],
+        "manifest_bucket": data["ManifestBucket"],
+        "state_machine_arn": orchestration["StateMachineArn"],
+        "short_queue_url": orchestration["ShortQueueUrl"],
+        "long_queue_url": orchestration["LongQueueUrl"],
+        "short_dlq_url": orchestration["ShortDeadLetterQueueUrl"],
+        "long_dlq_url": orchestration["LongDeadLetterQueueUrl"],
+    }
+    ENDPOINTS.write_text(json.dumps(endpoints, indent=2) + "\n")
+    return endpoints
+
+
+def worker_env(endpoints: dict[str, object], extra: dict[str, str] | None = None) -> dict[str, str]:
+    return _env({
+        "TABLE_NAME": str(endpoints["table_name"]),
+        "LONG_QUEUE_URL": str(endpoints["long_queue_url"]),
+        "MANIFEST_BUCKET": str(endpoints["manifest_bucket"]),
+        "WORKER_HEALTH_PORT": "0",
+        **(extra or {}),
+    })
+
+
+def ensure_workers(count: int, endpoints: dict[str, object]) -> list[int]:
+    pids = []
+    for index in range(count):
+        name = f"worker-{index}"
+        pid = _recorded(name) or _start(name, [sys.executable, "-m", "workers"], worker_env(endpoints))
+        pids.append(pid)
+    for extra in sorted(PIDS.glob("worker-*.pid")):
+        if int(extra.stem.split("-")[1]) >= count:
+            _stop(extra.stem)
+    return pids
+
+
+def _fail(message: str) -> int:
+    typer.echo(f"error: {message}", err=True)
+    return 1
+
+
+@cli.command()
+def up(workers: int = typer.Option(2, envvar="WORKERS", min=0, help="long-task worker processes")) -> None:
+    """Start the embedded AWS, deploy the stacks into it, start the workers; returns when all are ready."""
+    pid = ensure_embedded_aws()
+    endpoints = write_endpoints(deploy(pid))
+    ensure_workers(workers, endpoints)
+    typer.echo(f"embedded AWS: {GATEWAY} (pid {pid})")
+    typer.echo(f"API: {endpoints['api_url']}")
+    typer.echo(f"workers: {workers}; endpoints in {ENDPOINTS.relative_to(ROOT)}")
+
+
+@cli.command()
+def down() -> None:
+    """Stop every process `up` started, by its recorded id."""
+    for pid_file in sorted(PIDS.glob("*.pid")) if PIDS.exists() else []:
+        if pid_file.stem != "ministack":
+            _stop(pid_file.stem)
+    _stop("ministack")
+    DEPLOYED.unlink(missing_ok=True)
+    typer.echo("stopped")
+
+
+if __name__ == "__main__":
+    cli()

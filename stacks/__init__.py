@@ -1,0 +1,1 @@
+"""The CDK app's stacks, split by lifecycle, and the constructs they compose."""

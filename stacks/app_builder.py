@@ -1,0 +1,32 @@
+"""The whole platform as one CDK app: four stacks split by lifecycle."""
+
+from __future__ import annotations
+
+import os
+
+from aws_cdk import App, Environment, Tags
+
+from stacks.api_stack import ApiStack
+from stacks.config import PROJECT, EnvironmentConfig, load_config
+from stacks.data_stack import DataStack
+from stacks.nag import enable_nag
+from stacks.orchestration_stack import OrchestrationStack
+
+
+def build_app(app: App) -> dict[str, object]:
+    config: EnvironmentConfig = load_config(app.node)
+    env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+    prefix = config.resource_prefix()
+    data = DataStack(app, f"{prefix}-data", config=config, env=env)
+    orchestration = OrchestrationStack(
+        app, f"{prefix}-orchestration", config=config, table=data.store.table, manifests=data.store.manifests, env=env
+    )
+    api = ApiStack(
+        app, f"{prefix}-api", config=config, table=data.store.table, manifests=data.store.manifests,
+        state_machine=orchestration.workflow.state_machine, env=env,
+    )
+    stacks: dict[str, object] = {"data": data, "orchestration": orchestration, "api": api}
+    Tags.of(app).add("project", PROJECT)
+    Tags.of(app).add("environment", config.name)
+    enable_nag(app)
+    return stacks

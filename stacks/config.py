@@ -1,0 +1,56 @@
+"""Per-environment settings, chosen with `cdk ... -c env=dev|prod` and read from cdk.json's context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import RemovalPolicy
+from constructs import Node
+from pydantic import BaseModel, ConfigDict, Field
+
+PROJECT = "tasklane"
+
+
+class EnvironmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")
+    retain_data: bool = False
+    log_retention_days: int = 14
+    runner_batch_size: int = Field(default=10, ge=1, le=10_000)
+    runner_batching_window_seconds: int = Field(default=0, ge=0, le=300)
+    runner_max_concurrency: int = Field(default=20, ge=2, le=1000)
+    runner_timeout_seconds: int = Field(default=120, ge=10, le=900)
+    long_task_visibility_seconds: int = Field(default=300, ge=30, le=43_200)
+    # SQS moves a message to its DLQ after this many receives: above any task's max_attempts, so the
+    # platform decides when a task has failed and only unreadable messages are dead-lettered by SQS.
+    max_receive_count: int = Field(default=25, ge=2, le=1000)
+    worker_min_replicas: int = Field(default=1, ge=0)
+    worker_max_replicas: int = Field(default=20, ge=1)
+    # Tasks one worker pod runs at once; also KEDA's target of queued + in-flight messages per pod.
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    worker_node_instance_type: str = "m6i.large"
+    worker_node_min: int = Field(default=1, ge=0)
+    worker_node_max: int = Field(default=4, ge=1)
+    # Needs a matching kubectl layer in stacks/constructs/worker_fleet.py (KUBECTL_LAYERS).
+    kubernetes_version: str = "1.36"
+    # The API endpoint is always reachable from the VPC; from outside only if public, and then only from these
+    # CIDRs (none listed: from anywhere, still behind IAM authentication).
+    eks_public_endpoint: bool = True
+    eks_public_access_cidrs: tuple[str, ...] = ()
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        return RemovalPolicy.RETAIN if self.retain_data else RemovalPolicy.DESTROY
+
+    def resource_prefix(self) -> str:
+        return f"{PROJECT}-{self.name}"
+
+
+def load_config(node: Node) -> EnvironmentConfig:
+    """The environment named by the `env` context key, defaulting to dev."""
+    env_name = node.try_get_context("env") or "dev"
+    environments: dict[str, Any] = node.try_get_context("environments") or {}
+    if env_name not in environments:
+        raise ValueError(f"unknown environment {env_name!r}; cdk.json defines: {', '.join(sorted(environments))}")
+    return EnvironmentConfig(name=env_name, **environments[env_name])

@@ -1,0 +1,36 @@
+"""The task queues, one per runtime, each with its dead-letter queue."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+
+
+class TaskQueues(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, construct_id)
+        # AWS advises a visibility timeout of six times the consuming function's timeout.
+        self.short, self.short_dlq = self._queue("Short", Duration.seconds(6 * config.runner_timeout_seconds), config)
+        self.long, self.long_dlq = self._queue("Long", Duration.seconds(config.long_task_visibility_seconds), config)
+
+    def _queue(self, name: str, visibility: Duration, config: EnvironmentConfig) -> tuple[sqs.Queue, sqs.Queue]:
+        dlq = sqs.Queue(
+            self,
+            f"{name}DeadLetters",
+            retention_period=Duration.days(14),
+            enforce_ssl=True,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+        )
+        queue = sqs.Queue(
+            self,
+            f"{name}Tasks",
+            visibility_timeout=visibility,
+            retention_period=Duration.days(4),
+            enforce_ssl=True,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=config.max_receive_count),
+        )
+        return queue, dlq

@@ -1,0 +1,51 @@
+"""The short-task runner: a Lambda function fed by the short-task queue."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.job_workflow import JobWorkflow
+from stacks.constructs.python_functions import PythonFunctions
+
+
+class TaskRunner(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        functions: PythonFunctions,
+        table: dynamodb.ITable,
+        queue: sqs.IQueue,
+        workflow: JobWorkflow,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function: lambda_.Function = functions.function(
+            "Runner",
+            handler="lambdas.runner.handler.lambda_handler",
+            description="Runs short tasks from the short-task queue",
+            environment={"TABLE_NAME": table.table_name, "SHORT_QUEUE_URL": queue.queue_url},
+            timeout=Duration.seconds(config.runner_timeout_seconds),
+            memory_mb=1024,
+        )
+        table.grant_read_write_data(self.function)
+        queue.grant_consume_messages(self.function)
+        workflow.grant_resume(self.function)
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                queue,
+                batch_size=config.runner_batch_size,
+                max_batching_window=Duration.seconds(config.runner_batching_window_seconds)
+                if config.runner_batching_window_seconds
+                else None,
+                report_batch_item_failures=True,
+                max_concurrency=config.runner_max_concurrency,
+            )
+        )

@@ -1,0 +1,21 @@
+"""State that outlives deployments: the job table and the manifest bucket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.job_store import JobStore
+from stacks.nag import apply_nag
+
+
+class DataStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.store = JobStore(self, "JobStore", config=config)
+        CfnOutput(self, "TableName", value=self.store.table.table_name)
+        CfnOutput(self, "ManifestBucket", value=self.store.manifests.bucket_name)
+        apply_nag(self, "data")

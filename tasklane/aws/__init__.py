@@ -1,0 +1,1 @@
+"""Adapters from the domain's ports to AWS services; the only code here that talks to boto3."""

@@ -1,0 +1,42 @@
+"""Task queues on SQS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasklane.aws.clients import client
+from tasklane.models import TaskMessage
+
+SQS_BATCH = 10
+MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+
+
+class QueueSendFailed(Exception):
+    pass
+
+
+class SqsTaskQueue:
+    def __init__(self, queue_url: str, sqs: Any = None) -> None:
+        self.queue_url = queue_url
+        self._sqs = sqs or client("sqs")
+
+    def send(self, messages: list[TaskMessage]) -> None:
+        for start in range(0, len(messages), SQS_BATCH):
+            batch = messages[start : start + SQS_BATCH]
+            entries = [{"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(batch)]
+            for _ in range(5):
+                response = self._sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                failed_ids = {f["Id"] for f in response.get("Failed", [])}
+                if not failed_ids:
+                    break
+                entries = [e for e in entries if e["Id"] in failed_ids]
+            else:
+                raise QueueSendFailed(f"{len(entries)} messages could not be sent to {self.queue_url}")
+
+    def retry_later(self, receipt_handle: str, delay_seconds: float) -> None:
+        """Hide a message for the backoff delay; SQS, not a sleeping worker, times the next attempt."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self.queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, max(0, round(delay_seconds))),
+        )

@@ -1,0 +1,84 @@
+"""Running one attempt of one task: the part the Lambda runner and the long-task worker share."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from tasklane.backoff import Backoff
+from tasklane.errors import NonRetryableTaskFailure, RetryTaskAfter
+from tasklane.models import TaskMessage
+from tasklane.registry import TaskContext, TaskRegistry
+
+# A result is stored in the task's DynamoDB item, whose limit is 400 KB; leave room for the rest.
+MAX_RESULT_BYTES = 256 * 1024
+
+
+class OutcomeKind(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    RETRY = "RETRY"
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    job_id: str
+    task_id: str
+    attempt: int
+    kind: OutcomeKind
+    result: Any = None
+    error: str | None = None
+    retry_delay_seconds: float = 0.0
+    # True when this attempt had marked the task RUNNING (long tasks), so the transition starts there.
+    from_running: bool = False
+
+    @property
+    def is_final(self) -> bool:
+        return self.kind is not OutcomeKind.RETRY
+
+
+def run_attempt(
+    message: TaskMessage,
+    attempt: int,
+    registry: TaskRegistry,
+    context: TaskContext | None = None,
+    backoff: Backoff = Backoff(),
+) -> TaskOutcome:
+    """Run the task's function once and say what should happen next; never raises for task errors."""
+
+    def outcome(kind: OutcomeKind, **fields: Any) -> TaskOutcome:
+        return TaskOutcome(job_id=message.job_id, task_id=message.task_id, attempt=attempt, kind=kind, **fields)
+
+    task_type = registry.get(message.type)
+    if task_type is None:
+        return outcome(OutcomeKind.FAILED, error=f"UnknownTaskType: no task type named {message.type!r}")
+    ctx = context or TaskContext(job_id=message.job_id, task_id=message.task_id, attempt=attempt)
+    try:
+        result = task_type.function(message.payload, ctx)
+        _check_storable(result)
+    except NonRetryableTaskFailure as exc:
+        return outcome(OutcomeKind.FAILED, error=describe(exc))
+    except RetryTaskAfter as exc:
+        if attempt >= message.max_attempts:
+            return outcome(OutcomeKind.FAILED, error=describe(exc))
+        return outcome(OutcomeKind.RETRY, error=describe(exc), retry_delay_seconds=exc.seconds)
+    except Exception as exc:  # noqa: BLE001 - any error in user code is the task's failure, not ours
+        if attempt >= message.max_attempts:
+            return outcome(OutcomeKind.FAILED, error=describe(exc))
+        return outcome(OutcomeKind.RETRY, error=describe(exc), retry_delay_seconds=backoff.delay(attempt))
+    return outcome(OutcomeKind.SUCCEEDED, result=result)
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _check_storable(result: Any) -> None:
+    try:
+        size = len(json.dumps(result, allow_nan=False).encode())
+    except (TypeError, ValueError) as exc:
+        raise NonRetryableTaskFailure(f"the task's result is not JSON: {exc}") from exc
+    if size > MAX_RESULT_BYTES:
+        raise NonRetryableTaskFailure(f"the task's result is {size} bytes; at most {MAX_RESULT_BYTES} are stored")

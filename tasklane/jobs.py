@@ -1,0 +1,94 @@
+"""Job lifecycle: submit, read, finish. Called by the API and the workflow's steps."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tasklane.clock import now_iso
+from tasklane.errors import InvalidJob, JobNotFound
+from tasklane.models import Job, JobSpec, JobStatus, Runtime, TaskSpec
+from tasklane.ports import JobStore, ManifestStore, WorkflowStarter
+from tasklane.registry import TaskRegistry
+
+
+class RequestedTask(Protocol):
+    type: str
+    payload: dict[str, Any]
+    runtime: Runtime | None
+    max_attempts: int | None
+    timeout_seconds: int | None
+
+
+@dataclass
+class JobServices:
+    store: JobStore
+    manifests: ManifestStore
+    workflow: WorkflowStarter
+    registry: TaskRegistry
+    new_job_id: Callable[[], str] = lambda: uuid.uuid4().hex
+
+
+def build_spec(
+    name: str,
+    tasks: Sequence[RequestedTask],
+    registry: TaskRegistry,
+    metadata: dict[str, Any] | None = None,
+    tolerated_failure_percentage: float = 0.0,
+) -> JobSpec:
+    """Resolve each task against the registry; an unknown type names the task and the known types."""
+    resolved = []
+    for index, task in enumerate(tasks):
+        task_type = registry.get(task.type)
+        if task_type is None:
+            raise InvalidJob(
+                f"tasks[{index}].type: unknown task type {task.type!r}; known types: {', '.join(registry.names())}"
+            )
+        resolved.append(
+            TaskSpec(
+                type=task.type,
+                payload=task.payload,
+                runtime=task.runtime or task_type.default_runtime,
+                max_attempts=task.max_attempts or task_type.max_attempts,
+                timeout_seconds=task.timeout_seconds,
+            )
+        )
+    return JobSpec(
+        name=name, tasks=resolved, metadata=metadata or {}, tolerated_failure_percentage=tolerated_failure_percentage
+    )
+
+
+def submit_job(spec: JobSpec, tenant: str, services: JobServices) -> Job:
+    """Store the manifest, then the job, then start its workflow, so no reader ever sees half a job."""
+    job_id = services.new_job_id()
+    now = now_iso()
+    services.manifests.put(job_id, spec)
+    job = Job(
+        job_id=job_id, tenant=tenant, name=spec.name, status=JobStatus.PENDING, created_at=now, updated_at=now,
+        total=len(spec.tasks), remaining=len(spec.tasks),
+        tolerated_failure_percentage=spec.tolerated_failure_percentage, metadata=spec.metadata,
+    )
+    services.store.create_job(job)
+    services.workflow.start(job_id, {"job_id": job_id})
+    return job
+
+
+def get_job(job_id: str, tenant: str, store: JobStore) -> Job:
+    job = store.get_job(job_id)
+    if job is None or job.tenant != tenant:
+        # Another tenant's job answers exactly like a missing one, so ids cannot be probed.
+        raise JobNotFound(job_id)
+    return job
+
+
+def finalize_job(job_id: str, store: JobStore) -> Job:
+    """Give the job the status its counts earn; run by the workflow once no task remains."""
+    job = store.get_job(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    if not job.status.is_final:
+        store.set_job_status(job_id, job.outcome(), only_from=(JobStatus.PENDING, JobStatus.RUNNING))
+        job = store.get_job(job_id) or job
+    return job

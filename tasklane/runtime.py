@@ -1,0 +1,26 @@
+"""Wiring of the domain to its AWS adapters, built once per process from validated settings."""
+
+from __future__ import annotations
+
+from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
+from tasklane.aws.dynamodb_store import DynamoJobStore
+from tasklane.aws.s3_manifests import S3ManifestStore
+from tasklane.aws.sqs_queue import SqsTaskQueue
+from tasklane.aws.stepfunctions import StepFunctionsStarter
+from tasklane.jobs import JobServices
+from tasklane.models import Runtime
+from tasklane.registry import registry
+from tasklane.settings import ApiSettings, OrchestratorSettings
+
+
+def job_services(settings: ApiSettings) -> JobServices:
+    return JobServices(
+        store=DynamoJobStore(settings.table_name),
+        manifests=S3ManifestStore(settings.manifest_bucket),
+        workflow=StepFunctionsStarter(settings.state_machine_arn),
+        registry=registry,
+    )
+
+
+def task_queues(settings: OrchestratorSettings) -> dict[Runtime, SqsTaskQueue]:
+    return {Runtime.LAMBDA: SqsTaskQueue(settings.short_queue_url), Runtime.EKS: SqsTaskQueue(settings.long_queue_url)}
