@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV ?= dev
 WORKERS ?= 2
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -33,13 +33,13 @@ synth: layer ## synthesize every stack (offline, no Docker)
 	npx cdk synth --quiet -c env=$(ENV)
 
 up: layer ## start the embedded AWS, deploy into it, start $(WORKERS) workers (idempotent)
-	WORKERS=$(WORKERS) $(PY) scripts/local_platform.py up
+	WORKERS=$(WORKERS) $(PY) -m scripts.local_platform up
 
 down: ## stop exactly what `make up` started
-	@if [ -x $(PY) ]; then $(PY) scripts/local_platform.py down; fi
+	@if [ -x $(PY) ]; then $(PY) -m scripts.local_platform down; fi
 
 demo: up ## run a 1,000-task job on the local platform with a live progress bar
-	$(PY) scripts/demo.py
+	$(PY) -m scripts.demo
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -28,9 +28,18 @@ def local_endpoints(path: Path = LOCAL_ENDPOINTS) -> dict[str, Any]:
 
 
 class TasklaneClient:
-    def __init__(self, api_url: str, headers: dict[str, str] | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """`transport` replaces the network, e.g. with an httpx.MockTransport in tests."""
         self.api_url = api_url if api_url.endswith("/") else api_url + "/"
-        self._http = httpx.Client(base_url=self.api_url, headers=headers or {}, timeout=timeout)
+        self._timeout = timeout
+        self._transport = transport
+        self._http = httpx.Client(base_url=self.api_url, headers=headers or {}, timeout=timeout, transport=transport)
 
     @classmethod
     def local(cls, tenant: str | None = None) -> TasklaneClient:
@@ -77,6 +86,42 @@ class TasklaneClient:
     def task(self, job_id: str, task_id: str) -> dict[str, Any]:
         return dict(self.request("GET", f"jobs/{job_id}/tasks/{task_id}"))
 
+    def tasks_page(
+        self, job_id: str, status: str | None = None, limit: int = 100, next_token: str | None = None
+    ) -> dict[str, Any]:
+        """One page of the job's tasks: {"items": [...], "next_token": ...}."""
+        params = _params(status=status, limit=limit, next_token=next_token)
+        return dict(self.request("GET", f"jobs/{job_id}/tasks", params=params))
+
+    def jobs(self, status: str | None = None, limit: int = 20, next_token: str | None = None) -> dict[str, Any]:
+        """One page of the tenant's jobs, newest first: {"items": [...], "next_token": ...}."""
+        return dict(self.request("GET", "jobs", params=_params(status=status, limit=limit, next_token=next_token)))
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return dict(self.request("POST", f"jobs/{job_id}/cancel"))
+
+    def retry(self, job_id: str) -> dict[str, Any]:
+        """Re-run the job's FAILED tasks."""
+        return dict(self.request("POST", f"jobs/{job_id}/retry"))
+
+    def submit_large(self, body: bytes, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Submit a job spec too large for one request: PUT it to a presigned S3 URL, then submit by manifest."""
+        upload = dict(self.request("POST", "jobs/uploads"))
+        # The presigned URL carries its own credentials: the API's Authorization header must not go to S3.
+        with httpx.Client(timeout=max(self._timeout, 300.0), transport=self._transport) as s3:
+            response = s3.put(upload["url"], content=body, headers={"Content-Type": "application/json"})
+        if response.is_error:
+            detail = response.text[:300]
+            raise ApiError(response.status_code, "upload_failed", f"uploading the job spec to S3 failed: {detail}")
+        return self.submit({"manifest": {"upload_id": upload["upload_id"]}}, idempotency_key)
+
+    def dead_letters(self, limit: int = 50, next_token: str | None = None) -> dict[str, Any]:
+        return dict(self.request("GET", "dlq", params=_params(limit=limit, next_token=next_token)))
+
+    def redrive(self, selector: dict[str, str]) -> dict[str, Any]:
+        """Send dead-lettered tasks back to their queue; selector holds job_id, fingerprint and/or task_id."""
+        return dict(self.request("POST", "dlq/redrive", json=selector) or {})
+
     def wait(self, job_id: str, timeout: float = 300.0, interval: float = 0.5) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
@@ -86,3 +131,7 @@ class TasklaneClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout:.0f}s: {job['counts']}")
             time.sleep(interval)
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None}

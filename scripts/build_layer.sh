@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Lambda dependency layer into build/lambda/layer/python, without Docker.
-# Wheels are for the functions' runtime (CPython 3.13, manylinux x86_64); pydantic-core's compiled
-# extension for this machine's interpreter is added beside the 3.13 one, because the embedded AWS runs
+# Wheels are for the functions' runtime (CPython 3.13, manylinux x86_64); the compiled
+# extensions for this machine's interpreter are added beside the 3.13 ones, because the embedded AWS runs
 # the same functions with the local Python. Python picks the extension matching its own ABI tag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,15 +14,21 @@ if [ -f "$STAMP" ] && cmp -s "$STAMP" requirements-lambda.txt && [ -d "$LAYER" ]
 fi
 rm -rf build/lambda/layer build/lambda/local-abi
 mkdir -p "$LAYER"
+PLATFORMS=(--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64)
 "$PY" -m pip install --quiet --disable-pip-version-check --no-compile --target "$LAYER" \
-  --platform manylinux2014_x86_64 --implementation cp --python-version "$RUNTIME_PY" --only-binary=:all: \
+  "${PLATFORMS[@]}" --implementation cp --python-version "$RUNTIME_PY" --only-binary=:all: \
   -r requirements-lambda.txt
 local_abi=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 if [ "$local_abi" != "$RUNTIME_PY" ]; then
-  core=$(grep -E '^pydantic-core==' requirements-lambda.txt)
-  "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile --target build/lambda/local-abi \
-    --platform manylinux2014_x86_64 --implementation cp --python-version "$local_abi" --only-binary=:all: "$core"
-  cp build/lambda/local-abi/pydantic_core/_pydantic_core.cpython-*.so "$LAYER/pydantic_core/"
+  # Every compiled extension built for the local interpreter goes beside its runtime twin.
+  "$PY" -m pip install --quiet --disable-pip-version-check --no-compile --target build/lambda/local-abi \
+    "${PLATFORMS[@]}" --implementation cp --python-version "$local_abi" --only-binary=:all: \
+    -r requirements-lambda.txt
+  tag="cpython-${local_abi/./}"
+  (cd build/lambda/local-abi && find . -name "*.${tag}-*.so") | while read -r so; do
+    mkdir -p "$LAYER/$(dirname "$so")"
+    cp "build/lambda/local-abi/$so" "$LAYER/$so"
+  done
   rm -rf build/lambda/local-abi
 fi
 # boto3 comes with the Lambda runtime; a copy in the layer would shadow it.

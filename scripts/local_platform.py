@@ -14,9 +14,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import typer
+
+from scripts.local_tenants import issue_local_tenants
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
@@ -37,7 +40,7 @@ AWS_ENV = {
     "AWS_REGION": "us-east-1",
     "CDK_DEFAULT_ACCOUNT": "000000000000",
     "CDK_DEFAULT_REGION": "us-east-1",
-    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
+    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
     "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
 }
 
@@ -162,7 +165,7 @@ def deploy(ministack_pid: int) -> dict[str, dict[str, str]]:
     return dict(outputs)
 
 
-def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, object]:
+def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, Any]:
     data = outputs[f"tasklane-{ENV_NAME}-data"]
     orchestration = outputs[f"tasklane-{ENV_NAME}-orchestration"]
     api = outputs[f"tasklane-{ENV_NAME}-api"]
@@ -176,22 +179,41 @@ def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, object]:
         "long_queue_url": orchestration["LongQueueUrl"],
         "short_dlq_url": orchestration["ShortDeadLetterQueueUrl"],
         "long_dlq_url": orchestration["LongDeadLetterQueueUrl"],
+        "control_queue_url": orchestration["ControlQueueUrl"],
+        "user_pool_id": data["UserPoolId"],
+        "cognito": {
+            "region": AWS_ENV["AWS_REGION"],
+            "user_pool_id": data["UserPoolId"],
+            "client_id": data["DashboardClientId"],
+            "endpoint": GATEWAY + "/",
+        },
     }
+    endpoints["tenants"] = _tenants(endpoints)
     ENDPOINTS.write_text(json.dumps(endpoints, indent=2) + "\n")
     return endpoints
 
 
-def worker_env(endpoints: dict[str, object], extra: dict[str, str] | None = None) -> dict[str, str]:
+def _tenants(endpoints: dict[str, Any]) -> dict[str, Any]:
+    """The tenants issued for this deployment, issued now if the deployment is new."""
+    recorded = json.loads(DEPLOYED.read_text())
+    if "tenants" not in recorded:
+        recorded["tenants"] = issue_local_tenants(endpoints, AWS_ENV["AWS_REGION"])
+        DEPLOYED.write_text(json.dumps(recorded, indent=2))
+    return dict(recorded["tenants"])
+
+
+def worker_env(endpoints: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, str]:
     return _env({
         "TABLE_NAME": str(endpoints["table_name"]),
         "LONG_QUEUE_URL": str(endpoints["long_queue_url"]),
+        "SHORT_QUEUE_URL": str(endpoints["short_queue_url"]),
         "MANIFEST_BUCKET": str(endpoints["manifest_bucket"]),
         "WORKER_HEALTH_PORT": "0",
         **(extra or {}),
     })
 
 
-def ensure_workers(count: int, endpoints: dict[str, object]) -> list[int]:
+def ensure_workers(count: int, endpoints: dict[str, Any]) -> list[int]:
     pids = []
     for index in range(count):
         name = f"worker-{index}"
@@ -211,6 +233,7 @@ def _fail(message: str) -> int:
 @cli.command()
 def up(workers: int = typer.Option(2, envvar="WORKERS", min=0, help="long-task worker processes")) -> None:
     """Start the embedded AWS, deploy the stacks into it, start the workers; returns when all are ready."""
+    os.environ.update(AWS_ENV)  # this process talks to the embedded AWS too (issuing local tenants)
     pid = ensure_embedded_aws()
     endpoints = write_endpoints(deploy(pid))
     ensure_workers(workers, endpoints)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.constructs.identity import Identity
 from stacks.constructs.job_api import JobApi
+from stacks.constructs.job_store import JobStore
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.nag import apply_nag
 
@@ -23,16 +23,17 @@ class ApiStack(Stack):
         construct_id: str,
         *,
         config: EnvironmentConfig,
-        table: dynamodb.ITable,
-        manifests: s3.IBucket,
+        store: JobStore,
+        identity: Identity,
         state_machine: sfn.IStateMachine,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         functions = PythonFunctions(self, "Functions", config=config)
         self.api = JobApi(
-            self, "JobApi", config=config, functions=functions, table=table, manifests=manifests,
-            state_machine=state_machine,
+            self, "JobApi", config=config, functions=functions, table=store.table,
+            idempotency_table=store.idempotency, manifests=store.manifests, state_machine=state_machine,
+            user_pool=identity.user_pool, user_pool_clients=[identity.dashboard_client],
         )
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "RestApiId", value=self.api.rest_api.rest_api_id)

@@ -11,6 +11,7 @@ from stacks.config import PROJECT, EnvironmentConfig, load_config
 from stacks.data_stack import DataStack
 from stacks.nag import enable_nag
 from stacks.orchestration_stack import OrchestrationStack
+from stacks.workers_stack import WorkersStack
 
 
 def build_app(app: App) -> dict[str, object]:
@@ -22,10 +23,15 @@ def build_app(app: App) -> dict[str, object]:
         app, f"{prefix}-orchestration", config=config, table=data.store.table, manifests=data.store.manifests, env=env
     )
     api = ApiStack(
-        app, f"{prefix}-api", config=config, table=data.store.table, manifests=data.store.manifests,
+        app, f"{prefix}-api", config=config, store=data.store, identity=data.identity,
         state_machine=orchestration.workflow.state_machine, env=env,
     )
-    stacks: dict[str, object] = {"data": data, "orchestration": orchestration, "api": api}
+    # Synthesized and tested everywhere; deployed only to AWS (the local platform runs workers as processes).
+    workers = WorkersStack(
+        app, f"{prefix}-workers", config=config, long_queue=orchestration.queues.long, table=data.store.table,
+        manifest_bucket=data.store.manifests, workflow=orchestration.workflow, env=env,
+    )
+    stacks: dict[str, object] = {"data": data, "orchestration": orchestration, "api": api, "workers": workers}
     Tags.of(app).add("project", PROJECT)
     Tags.of(app).add("environment", config.name)
     enable_nag(app)

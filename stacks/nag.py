@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Aspects, Stack
-from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
+from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions, RegexAppliesTo
 
 # Findings accepted for every stack of the platform.
 COMMON_SUPPRESSIONS = [
@@ -25,6 +25,15 @@ COMMON_SUPPRESSIONS = [
 # Findings specific to one stack, by the stack's role.
 STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
     "data": [
+        NagPackSuppression(
+            id="AwsSolutions-COG8",
+            reason="Threat protection (the Plus plan) is billed per active user and enabled per account by its "
+            "owner; the pool enforces a strong password policy and offers TOTP MFA.",
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-COG2",
+            reason="MFA is optional (TOTP) so each tenant decides; dashboard users only reach their own tenant's jobs.",
+        ),
         NagPackSuppression(
             id="AwsSolutions-S1",
             reason="The manifest bucket is written and read only by the platform's own roles; object-level audit "
@@ -56,7 +65,56 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
             reason="Not yet authorized: every job belongs to the one default tenant until tenant credentials exist.",
         ),
     ],
-    "workers": [],
+    "workers": [
+        NagPackSuppression(
+            id="AwsSolutions-EKS1",
+            reason="The API endpoint is public and private so the CDK kubectl handler (outside the VPC) and operators "
+            "reach it without a VPN; access still needs IAM authentication, eks_public_access_cidrs narrows it and "
+            "eks_public_endpoint=false makes it private-only per environment.",
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-SF1",
+            reason="The only state machine is the waiter of aws-cdk-lib's EKS cluster-resource provider framework; "
+            "its props are not exposed, and its Lambda steps log to CloudWatch.",
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-SF2",
+            reason="The only state machine is the waiter of aws-cdk-lib's EKS cluster-resource provider framework, "
+            "which offers no X-Ray option; it only polls cluster creation.",
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-IAM4",
+            reason="AWS managed policies EKS requires for its cluster role, node role (worker node, CNI, ECR pull) "
+            "and the CDK kubectl handler in the VPC; AWS keeps them in step with the service.",
+            applies_to=[
+                RegexAppliesTo(
+                    regex="/^Policy::arn:<AWS::Partition>:iam::aws:policy/(AmazonEKSClusterPolicy|"
+                    "AmazonEKSWorkerNodePolicy|AmazonEKS_CNI_Policy|AmazonEC2ContainerRegistry(ReadOnly|PullOnly)|"
+                    "service-role/AWSLambdaVPCAccessExecutionRole)$/"
+                ),
+                RegexAppliesTo(regex='/^Policy::\\{"Fn::If":\\["\\w*HasEcrPublic/'),
+            ],
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason="Wildcards made by aws-cdk-lib's EKS module: its cluster-creation role's Describe/GetRole calls "
+            "(no resource-level permissions), sub-resources of this one cluster, and the provider framework "
+            "invoking versions of its own functions.",
+            applies_to=[
+                "Resource::*",
+                RegexAppliesTo(
+                    regex="/^Resource::arn:<AWS::Partition>:eks:<AWS::Region>:<AWS::AccountId>:"
+                    "(cluster|fargateprofile)\\/[^/]+\\/\\*$/"
+                ),
+                RegexAppliesTo(regex="/^Resource::<[A-Za-z0-9]+\\.Arn>:\\*$/"),
+            ],
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-L1",
+            reason="The kubectl handler's runtime is pinned by aws-cdk-lib's EKS module (it must match the kubectl "
+            "layer) and moves with CDK upgrades.",
+        ),
+    ],
 }
 
 

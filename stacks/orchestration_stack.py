@@ -10,6 +10,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.constructs.dead_letter_drain import DeadLetterDrain
+from stacks.constructs.job_watchdog import JobWatchdog
 from stacks.constructs.job_workflow import JobWorkflow
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.constructs.task_queues import TaskQueues
@@ -33,15 +35,23 @@ class OrchestrationStack(Stack):
         self.queues = TaskQueues(self, "TaskQueues", config=config)
         self.workflow = JobWorkflow(
             self, "JobWorkflow", config=config, functions=functions, table=table, manifests=manifests,
-            short_queue=self.queues.short, long_queue=self.queues.long,
+            queues=self.queues,
         )
         self.runner = TaskRunner(
-            self, "ShortTaskRunner", config=config, functions=functions, table=table, queue=self.queues.short,
+            self, "ShortTaskRunner", config=config, functions=functions, table=table, manifests=manifests,
+            queues=self.queues, workflow=self.workflow,
+        )
+        self.watchdog = JobWatchdog(
+            self, "JobWatchdog", functions=functions, table=table, manifests=manifests, queues=self.queues,
             workflow=self.workflow,
+        )
+        self.dead_letter_drain = DeadLetterDrain(
+            self, "DeadLetterDrain", functions=functions, table=table, queues=self.queues, workflow=self.workflow
         )
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
         CfnOutput(self, "ShortQueueUrl", value=self.queues.short.queue_url)
         CfnOutput(self, "LongQueueUrl", value=self.queues.long.queue_url)
         CfnOutput(self, "ShortDeadLetterQueueUrl", value=self.queues.short_dlq.queue_url)
         CfnOutput(self, "LongDeadLetterQueueUrl", value=self.queues.long_dlq.queue_url)
+        CfnOutput(self, "ControlQueueUrl", value=self.queues.control.queue_url)
         apply_nag(self, "orchestration")

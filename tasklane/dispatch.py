@@ -1,18 +1,33 @@
 """Dispatching a job's tasks to the task queues, resumable after a crash at any point.
 
-Task items are written before their messages are sent, and a cursor on the job item records both
-steps, so a retried dispatch neither rewrites a task that may already have run nor skips one.
+Task items are written before any message is sent, and cursors on the job item record both steps, so a
+retried dispatch neither rewrites a task that may already have run nor skips one. A job that asked for
+max_concurrency gets only its first window sent here (see tasklane/flow.py). A payload too large for a
+queue message is stored beside the manifest and travels by reference.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from typing import Any
 
 from tasklane.errors import JobNotFound
-from tasklane.models import Runtime, TaskMessage, TaskRecord, TaskSpec, TaskStatus, task_id_for
+from tasklane.flow import send_records
+from tasklane.models import Job, Runtime, TaskMessage, TaskRecord, TaskSpec, TaskStatus, task_id_for
 from tasklane.ports import JobStore, ManifestStore, TaskQueue
 
 DISPATCH_CHUNK = 1000
+# Well under SQS's message limit and DynamoDB's item limit, with room for the rest of the message.
+PAYLOAD_INLINE_BYTES = 64 * 1024
+
+
+def payload_key(job_id: str, task_id: str) -> str:
+    return f"payloads/{job_id}/{task_id}.json"
+
+
+def _too_large(payload: dict[str, Any]) -> bool:
+    return len(json.dumps(payload).encode()) > PAYLOAD_INLINE_BYTES
 
 
 def dispatch_job(
@@ -23,36 +38,76 @@ def dispatch_job(
     now: str,
     chunk_size: int = DISPATCH_CHUNK,
 ) -> int:
-    """Write and enqueue every task not yet sent; returns how many were sent by this call."""
-    if store.get_job(job_id) is None:
+    """Write every task, then send those this job may have in flight; returns how many this call sent."""
+    job = store.get_job(job_id)
+    if job is None:
         raise JobNotFound(job_id)
+    if job.stop_reason is not None:
+        return 0
     spec = manifests.get(job_id)
     written, sent = store.dispatch_cursor(job_id)
     total = len(spec.tasks)
-    for start in range(sent, total, chunk_size):
+    for start in range(written, total, chunk_size):
         end = min(total, start + chunk_size)
-        indexed = list(enumerate(spec.tasks[start:end], start=start))
-        if end > written:
-            fresh = [(i, t) for i, t in indexed if i >= written]
-            store.write_tasks(job_id, [_record(job_id, i, t, now) for i, t in fresh], written_upto=end)
+        records = [_record(job_id, i, spec.tasks[i], now, manifests) for i in range(start, end)]
+        store.write_tasks(job_id, records, written_upto=end)
+    if job.max_concurrency:
+        window = store.claim_window(job_id, job.max_concurrency) if sent == 0 else range(0, sent)
+        pending = [r for r in store.tasks_between(job_id, window.start, window.stop) if r.status is TaskStatus.PENDING]
+        return send_records(pending, job.tenant, True, queues)
+    count = 0
+    for start in range(sent, total, chunk_size):
+        if start > sent and _stopping(job_id, store):
+            break  # a cancel or timeout stops dispatch at once; the stop step cancels what was written
+        end = min(total, start + chunk_size)
         by_runtime: dict[Runtime, list[TaskMessage]] = defaultdict(list)
-        for index, task in indexed:
-            by_runtime[task.runtime].append(_message(job_id, index, task))
+        for index in range(start, end):
+            by_runtime[spec.tasks[index].runtime].append(_message(job, index, spec.tasks[index]))
         for runtime, messages in by_runtime.items():
             queues[runtime].send(messages)
         store.mark_sent(job_id, end)
-    return total - sent
+        count += end - start
+    return count
 
 
-def _record(job_id: str, index: int, task: TaskSpec, now: str) -> TaskRecord:
+def dispatch_rerun(
+    job_id: str,
+    run: int,
+    task_ids: list[str] | None,
+    payload: dict[str, Any] | None,
+    by: str,
+    store: JobStore,
+    queues: dict[Runtime, TaskQueue],
+) -> int:
+    """Reopen the run's FAILED tasks and send every task of the run still PENDING (again, after a crash)."""
+    job = store.get_job(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    store.reopen_tasks(job_id, run, task_ids, payload, by)
+    pending = [t for t in store.live_tasks(job_id) if t.run == run and t.status is TaskStatus.PENDING]
+    return send_records(pending, job.tenant, False, queues)
+
+
+def _stopping(job_id: str, store: JobStore) -> bool:
+    return bool(store.stopped_jobs([job_id]))
+
+
+def _record(job_id: str, index: int, task: TaskSpec, now: str, manifests: ManifestStore) -> TaskRecord:
+    task_id = task_id_for(index)
+    large = _too_large(task.payload)
     return TaskRecord(
-        job_id=job_id, task_id=task_id_for(index), index=index, type=task.type, runtime=task.runtime,
-        status=TaskStatus.PENDING, payload=task.payload, created_at=now, updated_at=now,
+        job_id=job_id, task_id=task_id, index=index, type=task.type, runtime=task.runtime,
+        status=TaskStatus.PENDING, payload={} if large else task.payload,
+        payload_ref=manifests.put_payload(job_id, task_id, task.payload) if large else None,
+        max_attempts=task.max_attempts, timeout_seconds=task.timeout_seconds, created_at=now, updated_at=now,
     )
 
 
-def _message(job_id: str, index: int, task: TaskSpec) -> TaskMessage:
+def _message(job: Job, index: int, task: TaskSpec) -> TaskMessage:
+    task_id = task_id_for(index)
+    large = _too_large(task.payload)
     return TaskMessage(
-        job_id=job_id, task_id=task_id_for(index), type=task.type, payload=task.payload,
+        job_id=job.job_id, task_id=task_id, tenant=job.tenant, type=task.type,
+        payload={} if large else task.payload, payload_ref=payload_key(job.job_id, task_id) if large else None,
         max_attempts=task.max_attempts, timeout_seconds=task.timeout_seconds,
     )

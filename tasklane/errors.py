@@ -18,6 +18,10 @@ class TaskNotFound(DomainError):
         super().__init__(f"task {task_id!r} was not found in job {job_id!r}")
 
 
+class JobConflict(DomainError):
+    """The job's state forbids the request (cancel a finished job, retry a running one)."""
+
+
 class InvalidRequest(DomainError):
     """The request cannot be served as asked: the message says what to change."""
 

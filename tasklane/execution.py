@@ -14,11 +14,13 @@ from tasklane.registry import TaskContext, TaskRegistry
 
 # A result is stored in the task's DynamoDB item, whose limit is 400 KB; leave room for the rest.
 MAX_RESULT_BYTES = 256 * 1024
+DEFAULT_BACKOFF = Backoff()
 
 
 class OutcomeKind(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
     RETRY = "RETRY"
 
 
@@ -26,13 +28,18 @@ class OutcomeKind(StrEnum):
 class TaskOutcome:
     job_id: str
     task_id: str
-    attempt: int
+    # None for transitions not made by an attempt (cancelling, dead-lettering): they check status only.
+    attempt: int | None
     kind: OutcomeKind
     result: Any = None
     error: str | None = None
     retry_delay_seconds: float = 0.0
-    # True when this attempt had marked the task RUNNING (long tasks), so the transition starts there.
+    # True when the transition starts from RUNNING (a claimed long task), so the running count drops.
     from_running: bool = False
+    tenant: str = ""
+    task_type: str = ""
+    # The task's job bounds its tasks in flight: when this one ends, the next one may be sent.
+    windowed: bool = False
 
     @property
     def is_final(self) -> bool:
@@ -44,12 +51,15 @@ def run_attempt(
     attempt: int,
     registry: TaskRegistry,
     context: TaskContext | None = None,
-    backoff: Backoff = Backoff(),
+    backoff: Backoff = DEFAULT_BACKOFF,
 ) -> TaskOutcome:
     """Run the task's function once and say what should happen next; never raises for task errors."""
 
     def outcome(kind: OutcomeKind, **fields: Any) -> TaskOutcome:
-        return TaskOutcome(job_id=message.job_id, task_id=message.task_id, attempt=attempt, kind=kind, **fields)
+        return TaskOutcome(
+            job_id=message.job_id, task_id=message.task_id, attempt=attempt, kind=kind, tenant=message.tenant,
+            task_type=message.type, **fields,
+        )
 
     task_type = registry.get(message.type)
     if task_type is None:
@@ -61,13 +71,14 @@ def run_attempt(
     except NonRetryableTaskFailure as exc:
         return outcome(OutcomeKind.FAILED, error=describe(exc))
     except RetryTaskAfter as exc:
-        if attempt >= message.max_attempts:
+        if not message.attempts_left_after(attempt):
             return outcome(OutcomeKind.FAILED, error=describe(exc))
         return outcome(OutcomeKind.RETRY, error=describe(exc), retry_delay_seconds=exc.seconds)
     except Exception as exc:  # noqa: BLE001 - any error in user code is the task's failure, not ours
-        if attempt >= message.max_attempts:
+        if not message.attempts_left_after(attempt):
             return outcome(OutcomeKind.FAILED, error=describe(exc))
-        return outcome(OutcomeKind.RETRY, error=describe(exc), retry_delay_seconds=backoff.delay(attempt))
+        retry = attempt - message.attempt_offset
+        return outcome(OutcomeKind.RETRY, error=describe(exc), retry_delay_seconds=backoff.delay(retry))
     return outcome(OutcomeKind.SUCCEEDED, result=result)
 
 

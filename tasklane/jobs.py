@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tasklane.clock import now_iso
-from tasklane.errors import InvalidJob, JobNotFound
-from tasklane.models import Job, JobSpec, JobStatus, Runtime, TaskSpec
-from tasklane.ports import JobStore, ManifestStore, WorkflowStarter
+from tasklane.errors import InvalidJob, InvalidRequest, JobNotFound
+from tasklane.models import Job, JobSpec, JobStatus, Runtime, TaskSpec, execution_name
+from tasklane.ports import JobPage, JobStore, ManifestStore, WorkflowStarter
 from tasklane.registry import TaskRegistry
+
+UPLOAD_EXPIRES_SECONDS = 900
+UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class RequestedTask(Protocol):
@@ -37,6 +41,8 @@ def build_spec(
     registry: TaskRegistry,
     metadata: dict[str, Any] | None = None,
     tolerated_failure_percentage: float = 0.0,
+    max_concurrency: int | None = None,
+    timeout_seconds: int | None = None,
 ) -> JobSpec:
     """Resolve each task against the registry; an unknown type names the task and the known types."""
     resolved = []
@@ -56,7 +62,8 @@ def build_spec(
             )
         )
     return JobSpec(
-        name=name, tasks=resolved, metadata=metadata or {}, tolerated_failure_percentage=tolerated_failure_percentage
+        name=name, tasks=resolved, metadata=metadata or {}, tolerated_failure_percentage=tolerated_failure_percentage,
+        max_concurrency=max_concurrency, timeout_seconds=timeout_seconds,
     )
 
 
@@ -69,10 +76,32 @@ def submit_job(spec: JobSpec, tenant: str, services: JobServices) -> Job:
         job_id=job_id, tenant=tenant, name=spec.name, status=JobStatus.PENDING, created_at=now, updated_at=now,
         total=len(spec.tasks), remaining=len(spec.tasks),
         tolerated_failure_percentage=spec.tolerated_failure_percentage, metadata=spec.metadata,
+        max_concurrency=spec.max_concurrency, timeout_seconds=spec.timeout_seconds,
     )
     services.store.create_job(job)
-    services.workflow.start(job_id, {"job_id": job_id})
+    services.workflow.start(execution_name(job_id, 0), {"job_id": job_id, "run": 0, "rerun": None})
     return job
+
+
+def list_jobs(
+    tenant: str, store: JobStore, *, status: JobStatus | None = None, limit: int = 50, next_token: str | None = None
+) -> JobPage:
+    return store.list_jobs(tenant, status=status, limit=limit, next_token=next_token)
+
+
+def new_upload(tenant: str, manifests: ManifestStore, expires_in: int = UPLOAD_EXPIRES_SECONDS) -> tuple[str, str]:
+    """An id and a presigned URL where a job spec too large for one request can be put."""
+    upload_id = uuid.uuid4().hex
+    return upload_id, manifests.upload_url(tenant, upload_id, expires_in)
+
+
+def read_upload(tenant: str, upload_id: str, manifests: ManifestStore) -> bytes:
+    if not UPLOAD_ID.match(upload_id):
+        raise InvalidRequest("manifest.upload_id is not an id that POST /jobs/uploads returned")
+    body = manifests.read_upload(tenant, upload_id)
+    if body is None:
+        raise InvalidRequest(f"nothing was uploaded for manifest.upload_id {upload_id!r}; PUT the job spec first")
+    return body
 
 
 def get_job(job_id: str, tenant: str, store: JobStore) -> Job:
@@ -84,7 +113,7 @@ def get_job(job_id: str, tenant: str, store: JobStore) -> Job:
 
 
 def finalize_job(job_id: str, store: JobStore) -> Job:
-    """Give the job the status its counts earn; run by the workflow once no task remains."""
+    """Give the job the status it earned; run by the workflow once no task remains."""
     job = store.get_job(job_id)
     if job is None:
         raise JobNotFound(job_id)

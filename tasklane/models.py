@@ -60,6 +60,13 @@ class JobSpec(BaseModel):
     tasks: list[TaskSpec]
     metadata: dict[str, Any] = Field(default_factory=dict)
     tolerated_failure_percentage: float = 0.0
+    max_concurrency: int | None = None
+    timeout_seconds: int | None = None
+
+
+class StopReason(StrEnum):
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
 
 
 class JobCounts(BaseModel):
@@ -86,6 +93,13 @@ class Job(BaseModel):
     cancelled: int = 0
     tolerated_failure_percentage: float = 0.0
     metadata: dict[str, Any] = Field(default_factory=dict)
+    max_concurrency: int | None = None
+    timeout_seconds: int | None = None
+    # Each retry or redrive of a finished job is a new run, with its own workflow execution.
+    run: int = 0
+    stop_reason: StopReason | None = None
+    # Tasks sent (or, for a windowed job, claimed for sending) so far.
+    sent: int = 0
 
     @property
     def counts(self) -> JobCounts:
@@ -99,7 +113,11 @@ class Job(BaseModel):
         )
 
     def outcome(self) -> JobStatus:
-        """The final status the job earns from its counts once no task remains."""
+        """The final status the job earns once no task remains: its stop reason, or else its counts."""
+        if self.stop_reason is StopReason.TIMED_OUT:
+            return JobStatus.TIMED_OUT
+        if self.stop_reason is StopReason.CANCELLED and self.cancelled:
+            return JobStatus.CANCELLED
         allowed_failures = self.total * self.tolerated_failure_percentage / 100.0
         return JobStatus.SUCCEEDED if self.failed <= allowed_failures else JobStatus.FAILED
 
@@ -109,15 +127,32 @@ def task_id_for(index: int) -> str:
     return f"t{index:08d}"
 
 
+def execution_name(job_id: str, run: int) -> str:
+    return job_id if run == 0 else f"{job_id}-run{run}"
+
+
 class TaskMessage(BaseModel):
     """The body of one queue message: everything a runner needs to run one task."""
 
     job_id: str
     task_id: str
+    tenant: str = ""
     type: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] = Field(default_factory=dict)
+    # A payload too large for a queue message travels as an S3 key; runners fetch it before the task runs.
+    payload_ref: str | None = None
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     timeout_seconds: int | None = None
+    # Attempts made in earlier runs: this delivery's attempt is attempt_offset + SQS's receive count.
+    attempt_offset: int = 0
+    # Set for jobs that bound their tasks in flight: each finished task lets the next one be sent.
+    windowed: bool = False
+
+    def attempt(self, receive_count: int) -> int:
+        return self.attempt_offset + receive_count
+
+    def attempts_left_after(self, attempt: int) -> bool:
+        return attempt - self.attempt_offset < self.max_attempts
 
 
 class AttemptRecord(BaseModel):
@@ -136,8 +171,14 @@ class TaskRecord(BaseModel):
     status: TaskStatus
     attempts: int = 0
     payload: dict[str, Any] = Field(default_factory=dict)
+    payload_ref: str | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout_seconds: int | None = None
+    run: int = 0
     result: Any = None
     error: str | None = None
+    redriven_by: str | None = None
+    redriven_at: str | None = None
     progress: float | None = None
     progress_message: str | None = None
     history: list[AttemptRecord] = Field(default_factory=list)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tasklane.dead_letters import DeadLetter
 from tasklane.execution import TaskOutcome
-from tasklane.models import Job, JobSpec, JobStatus, TaskMessage, TaskRecord, TaskStatus
+from tasklane.models import Job, JobSpec, JobStatus, StopReason, TaskMessage, TaskRecord, TaskStatus
 
 
 @dataclass
@@ -21,6 +23,12 @@ class CommitResult:
 @dataclass
 class TaskPage:
     items: list[TaskRecord]
+    next_token: str | None
+
+
+@dataclass
+class JobPage:
+    items: list[Job]
     next_token: str | None
 
 
@@ -53,7 +61,43 @@ class JobStore(Protocol):
 
     def save_resume_token(self, job_id: str, token: str) -> Job: ...
 
-    def claim_resume(self, job_id: str) -> str | None: ...
+    def claim_resume(self, job_id: str, *, require_done: bool = True) -> str | None:
+        """The waiting execution's token for the one caller that wins the claim; None for every other."""
+        ...
+
+    def list_jobs(self, tenant: str, *, status: JobStatus | None, limit: int, next_token: str | None) -> JobPage: ...
+
+    def request_stop(self, job_id: str, reason: StopReason) -> Job | None:
+        """Record why a live job must stop; None when it is already final or already stopping."""
+        ...
+
+    def live_tasks(self, job_id: str) -> Iterator[TaskRecord]:
+        """Every task still PENDING or RUNNING."""
+        ...
+
+    def stopped_jobs(self, job_ids: list[str]) -> set[str]:
+        """Those of the jobs that were asked to stop (consistent read)."""
+        ...
+
+    def begin_run(self, job_id: str, run: int) -> Job | None:
+        """Open run `run` of a finished job (retry, redrive); None when the job is not finished or moved on."""
+        ...
+
+    def reopen_tasks(
+        self, job_id: str, run: int, task_ids: list[str] | None, payload: dict[str, Any] | None, by: str
+    ) -> list[TaskRecord]:
+        """Put FAILED tasks (all, or those named) back to PENDING for `run`; returns those reopened."""
+        ...
+
+    def claim_window(self, job_id: str, count: int) -> range:
+        """Indexes of the next `count` tasks a windowed job may send; empty once all were claimed."""
+        ...
+
+    def tasks_between(self, job_id: str, start: int, stop: int) -> list[TaskRecord]: ...
+
+    def put_dead_letter(self, letter: DeadLetter) -> None: ...
+
+    def dead_letters(self, tenant: str, *, limit: int) -> list[DeadLetter]: ...
 
 
 class TaskQueue(Protocol):
@@ -65,13 +109,23 @@ class ManifestStore(Protocol):
 
     def get(self, job_id: str) -> JobSpec: ...
 
+    def upload_url(self, tenant: str, upload_id: str, expires_in: int) -> str: ...
+
+    def read_upload(self, tenant: str, upload_id: str) -> bytes | None: ...
+
+    def put_payload(self, job_id: str, task_id: str, payload: dict[str, Any]) -> str: ...
+
+    def get_payload(self, ref: str) -> dict[str, Any]: ...
+
 
 class WorkflowStarter(Protocol):
-    def start(self, job_id: str, execution_input: dict[str, Any]) -> None: ...
+    def start(self, name: str, execution_input: dict[str, Any]) -> None: ...
 
 
 class WorkflowResumer(Protocol):
     def resume(self, token: str, output: dict[str, Any]) -> None: ...
+
+    def interrupt(self, token: str, error: str, cause: str) -> None: ...
 
 
 class RetryScheduler(Protocol):

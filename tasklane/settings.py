@@ -17,13 +17,42 @@ class StoreSettings(_Settings):
 class ApiSettings(StoreSettings):
     manifest_bucket: str = Field(min_length=1)
     state_machine_arn: str = Field(min_length=1)
+    idempotency_table_name: str = Field(min_length=1)
 
 
 class RunnerSettings(StoreSettings):
     short_queue_url: str = Field(min_length=1)
+    long_queue_url: str = Field(min_length=1)
+    manifest_bucket: str = Field(min_length=1)
 
 
 class OrchestratorSettings(StoreSettings):
     manifest_bucket: str = Field(min_length=1)
     short_queue_url: str = Field(min_length=1)
     long_queue_url: str = Field(min_length=1)
+    control_queue_url: str = Field(min_length=1)
+
+
+class DeadLetterSettings(StoreSettings):
+    """The drain of the task queues' dead-letter queues into the dead-letter view."""
+
+
+class AuthorizerSettings(StoreSettings):
+    user_pool_id: str = Field(min_length=1)
+    user_pool_client_ids: str = Field(min_length=1, description="comma-separated app client ids")
+    aws_region: str = Field(min_length=1)
+    # Set when the SDK talks to an emulator; the pool's keys are then served by that endpoint too.
+    aws_endpoint_url: str | None = None
+
+    @property
+    def issuer(self) -> str:
+        return f"https://cognito-idp.{self.aws_region}.amazonaws.com/{self.user_pool_id}"
+
+    @property
+    def jwks_url(self) -> str:
+        base = self.aws_endpoint_url.rstrip("/") + f"/{self.user_pool_id}" if self.aws_endpoint_url else self.issuer
+        return f"{base}/.well-known/jwks.json"
+
+    @property
+    def client_ids(self) -> list[str]:
+        return [c.strip() for c in self.user_pool_client_ids.split(",") if c.strip()]

@@ -9,10 +9,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
-from lambdas.api.schemas import ErrorDetail, ErrorOut
-from tasklane.errors import InvalidRequest, JobNotFound, TaskNotFound
+from lambdas.api.idempotency import IdempotencyConflict
+from lambdas.api.schemas import SUBMISSION_TAGS, ErrorDetail, ErrorOut
+from tasklane.auth import Unauthorized
+from tasklane.errors import InvalidRequest, JobConflict, JobNotFound, TaskNotFound
 
 logger = Logger(child=True)
 
@@ -25,14 +30,16 @@ def error_response(status: int, code: str, message: str) -> Response[ErrorOut]:
     )
 
 
-def describe_validation(errors: list[Any]) -> str:
+def describe_validation(errors: list[Any], root: str | None = None) -> str:
     """'body.tasks: List should have at least 1 item after validation, not 0' (one line per problem)."""
     parts = []
     for error in errors[:10]:
         if error.get("type") == "json_invalid":
             parts.append(f"the body is not valid JSON: {error.get('ctx', {}).get('error', error.get('msg'))}")
             continue
-        where = ".".join(str(p) for p in error.get("loc", ()))
+        # The union of inline and uploaded submissions adds its tag to the location; readers need the field.
+        loc = [str(p) for p in error.get("loc", ()) if p not in SUBMISSION_TAGS]
+        where = ".".join([root, *loc] if root else loc) or "body"
         parts.append(f"{where}: {error.get('msg')}")
     if len(errors) > 10:
         parts.append(f"and {len(errors) - 10} more problems")
@@ -44,6 +51,12 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def invalid_request(error: RequestValidationError) -> Response[ErrorOut]:
         return error_response(422, "validation_error", describe_validation(list(error.errors())))
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_media_type(error: RequestUnsupportedContentType) -> Response[ErrorOut]:
+        # Without this, Powertools answers in its own shape rather than {"error": {...}}.
+        content_type = app.current_event.headers.get("content-type", "")
+        return error_response(415, "unsupported_media_type", f"send the body as application/json, not {content_type}")
+
     @app.exception_handler([JobNotFound, TaskNotFound])
     def not_found(error: Exception) -> Response[ErrorOut]:
         return error_response(404, "not_found", str(error))
@@ -51,6 +64,18 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(InvalidRequest)
     def bad_request(error: InvalidRequest) -> Response[ErrorOut]:
         return error_response(400, "invalid_request", str(error))
+
+    @app.exception_handler(JobConflict)
+    def job_conflict(error: JobConflict) -> Response[ErrorOut]:
+        return error_response(409, "conflict", str(error))
+
+    @app.exception_handler(IdempotencyConflict)
+    def idempotency_conflict(error: IdempotencyConflict) -> Response[ErrorOut]:
+        return error_response(409, "idempotency_conflict", str(error))
+
+    @app.exception_handler(Unauthorized)
+    def unauthorized(error: Unauthorized) -> Response[ErrorOut]:
+        return error_response(401, "unauthorized", str(error))
 
     @app.not_found
     def no_route(error: Exception) -> Response[ErrorOut]:

@@ -1,51 +1,107 @@
-"""The job API: Powertools' REST resolver with request and response models validated by pydantic."""
+"""The job API: Powertools' REST resolver with request and response models validated by pydantic.
+
+Every route but /health, /openapi.json and /docs sits behind the tenant authorizer; the tenant comes
+from its context, never from the request body.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
 
-from lambdas.api.errors import register_error_handlers
-from lambdas.api.schemas import JobCreated, JobIn, JobOut, TaskDetailOut, TaskOut, TaskPageOut
-from tasklane import jobs
-from tasklane.errors import TaskNotFound
+from lambdas.api import idempotency, principal
+from lambdas.api.errors import describe_validation, register_error_handlers
+from lambdas.api.principal import Caller, caller
+from lambdas.api.schemas import (
+    CORS_HEADERS,
+    DeadLetterGroupOut,
+    DeadLettersOut,
+    JobCreated,
+    JobIn,
+    JobOut,
+    JobPageOut,
+    JobSubmission,
+    ManifestJobIn,
+    RedriveIn,
+    RedriveOut,
+    RedriveSkipOut,
+    TaskDetailOut,
+    TaskOut,
+    TaskPageOut,
+    UploadedJobIn,
+    UploadOut,
+)
+from tasklane import dead_letters, jobs, redrive, runs, stopping
+from tasklane.aws.stepfunctions import StepFunctionsResumer
+from tasklane.errors import InvalidRequest, TaskNotFound
 from tasklane.jobs import JobServices
-from tasklane.models import TaskStatus
+from tasklane.models import JobStatus, StopReason, TaskStatus
+from tasklane.ports import WorkflowResumer
 from tasklane.runtime import job_services
 from tasklane.settings import ApiSettings
 
 logger = Logger(service="tasklane-api")
 API_TITLE = "Tasklane job API"
 API_VERSION = "1.0.0"
-app = APIGatewayRestResolver(enable_validation=True)
+JOB_ID = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+TASK_ID = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+IDEMPOTENCY_KEY = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
+
+app = APIGatewayRestResolver(
+    enable_validation=True, cors=CORSConfig(allow_origin="*", allow_headers=CORS_HEADERS, max_age=600)
+)
 app.enable_swagger(path="/docs", title=API_TITLE, version=API_VERSION)
 register_error_handlers(app)
+principal.bind(app)
 
 _services: JobServices | None = None
+_resumer: WorkflowResumer | None = None
+_settings: ApiSettings | None = None
 
-DEFAULT_TENANT = "default"
+
+def settings() -> ApiSettings:
+    global _settings
+    if _settings is None:
+        _settings = ApiSettings()
+    return _settings
 
 
 def services() -> JobServices:
     global _services
     if _services is None:
-        _services = job_services(ApiSettings())
+        _services = job_services(settings())
     return _services
 
 
-def use_services(replacement: JobServices | None) -> None:
+def resumer() -> WorkflowResumer:
+    global _resumer
+    if _resumer is None:
+        _resumer = StepFunctionsResumer()
+    return _resumer
+
+
+def use_services(replacement: JobServices | None, workflow_resumer: WorkflowResumer | None = None) -> None:
     """Let tests run the API over in-memory adapters."""
-    global _services
-    _services = replacement
+    global _services, _resumer
+    _services, _resumer = replacement, workflow_resumer
 
 
-def tenant() -> str:
-    return DEFAULT_TENANT
+def json_response(status: int, body: BaseModel | dict[str, Any]) -> Response[Any]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def replayable(route: str, key: str | None, action: idempotency.Action) -> tuple[int, dict[str, Any]]:
+    """Run a POST at most once per Idempotency-Key (when one is sent)."""
+    body = (app.current_event.body or "").encode()
+    if key is None:
+        return action()
+    return idempotency.once(settings().idempotency_table_name, caller().tenant, route, key, body, action)
 
 
 @app.get("/health")
@@ -59,43 +115,143 @@ def openapi_document() -> Response[str]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
 
 
-@app.post("/jobs")
-def submit_job(job: JobIn) -> Response[JobCreated]:
-    found = services()
-    spec = jobs.build_spec(job.name, job.tasks, found.registry, job.metadata, job.tolerated_failure_percentage)
-    created = jobs.submit_job(spec, tenant(), found)
-    body = JobCreated(job_id=created.job_id, status=created.status)
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)
+@app.post("/jobs", responses={201: {"description": "created"}, 200: {"description": "an idempotent replay"}})
+def submit_job(job: Annotated[JobSubmission, Body()], idempotency_key: IDEMPOTENCY_KEY = None) -> Response[JobCreated]:
+    who = caller()
+
+    def create() -> tuple[int, dict[str, Any]]:
+        spec_in = _uploaded(who, job) if isinstance(job, ManifestJobIn) else job
+        found = services()
+        spec = jobs.build_spec(
+            spec_in.name, spec_in.tasks, found.registry, spec_in.metadata, spec_in.tolerated_failure_percentage,
+            spec_in.max_concurrency, spec_in.timeout_seconds,
+        )
+        created = jobs.submit_job(spec, who.tenant, found)
+        return 201, JobCreated(job_id=created.job_id, status=created.status).model_dump(mode="json")
+
+    status, body = replayable("POST /jobs", idempotency_key, create)
+    return json_response(status, body)
+
+
+def _uploaded(who: Caller, job: ManifestJobIn) -> JobIn:
+    raw = jobs.read_upload(who.tenant, job.manifest.upload_id, services().manifests)
+    try:
+        return UploadedJobIn.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = describe_validation(list(exc.errors()), root="manifest")
+        raise InvalidRequest(f"the uploaded job spec is not valid: {problems}") from None
+
+
+@app.post("/jobs/uploads")
+def new_upload(idempotency_key: IDEMPOTENCY_KEY = None) -> Response[UploadOut]:
+    def create() -> tuple[int, dict[str, Any]]:
+        upload_id, url = jobs.new_upload(caller().tenant, services().manifests)
+        out = UploadOut(upload_id=upload_id, url=url, expires_in=jobs.UPLOAD_EXPIRES_SECONDS)
+        return 201, out.model_dump(mode="json")
+
+    status, body = replayable("POST /jobs/uploads", idempotency_key, create)
+    return json_response(status, body)
+
+
+@app.get("/jobs")
+def list_jobs(
+    status: Annotated[JobStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    next_token: Annotated[str | None, Query(max_length=2048)] = None,
+) -> JobPageOut:
+    page = jobs.list_jobs(caller().tenant, services().store, status=status, limit=limit, next_token=next_token)
+    return JobPageOut(items=[JobOut.of(j) for j in page.items], next_token=page.next_token)
 
 
 @app.get("/jobs/<job_id>")
-def get_job(job_id: Annotated[str, Path(max_length=64)]) -> JobOut:
-    return JobOut.of(jobs.get_job(job_id, tenant(), services().store))
+def get_job(job_id: JOB_ID) -> JobOut:
+    return JobOut.of(jobs.get_job(job_id, caller().tenant, services().store))
+
+
+@app.post("/jobs/<job_id>/cancel", responses={202: {"description": "the job is stopping"}})
+def cancel_job(job_id: JOB_ID, idempotency_key: IDEMPOTENCY_KEY = None) -> Response[JobOut]:
+    def cancel() -> tuple[int, dict[str, Any]]:
+        store = services().store
+        job = jobs.get_job(job_id, caller().tenant, store)
+        stopped = stopping.stop_job(job, StopReason.CANCELLED, store, resumer())
+        return 202, JobOut.of(stopped).model_dump(mode="json")
+
+    status, body = replayable(f"POST /jobs/{job_id}/cancel", idempotency_key, cancel)
+    return json_response(status, body)
+
+
+@app.post("/jobs/<job_id>/retry", responses={202: {"description": "the FAILED tasks run again"}})
+def retry_job(job_id: JOB_ID, idempotency_key: IDEMPOTENCY_KEY = None) -> Response[JobOut]:
+    def retry() -> tuple[int, dict[str, Any]]:
+        store = services().store
+        job = jobs.get_job(job_id, caller().tenant, store)
+        opened = runs.retry_failed(job, caller().subject, store, services().workflow)
+        return 202, JobOut.of(opened).model_dump(mode="json")
+
+    status, body = replayable(f"POST /jobs/{job_id}/retry", idempotency_key, retry)
+    return json_response(status, body)
 
 
 @app.get("/jobs/<job_id>/tasks")
 def list_tasks(
-    job_id: Annotated[str, Path(max_length=64)],
+    job_id: JOB_ID,
     status: Annotated[TaskStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    next_token: Annotated[str | None, Query(max_length=512)] = None,
+    next_token: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> TaskPageOut:
     store = services().store
-    jobs.get_job(job_id, tenant(), store)
+    jobs.get_job(job_id, caller().tenant, store)
     page = store.list_tasks(job_id, status=status, limit=limit, next_token=next_token)
     return TaskPageOut(items=[TaskOut.of(t) for t in page.items], next_token=page.next_token)
 
 
 @app.get("/jobs/<job_id>/tasks/<task_id>")
-def get_task(job_id: Annotated[str, Path(max_length=64)], task_id: Annotated[str, Path(max_length=64)]) -> TaskDetailOut:
+def get_task(job_id: JOB_ID, task_id: TASK_ID) -> TaskDetailOut:
     store = services().store
-    jobs.get_job(job_id, tenant(), store)
+    jobs.get_job(job_id, caller().tenant, store)
     task = store.get_task(job_id, task_id)
     if task is None:
         raise TaskNotFound(job_id, task_id)
-    return TaskDetailOut.of(task)
+    payload = services().manifests.get_payload(task.payload_ref) if task.payload_ref else None
+    return TaskDetailOut.of(task, payload)
+
+
+@app.get("/dlq")
+def list_dead_letters(limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000) -> DeadLettersOut:
+    letters = services().store.dead_letters(caller().tenant, limit=limit + 1)
+    groups = dead_letters.group(letters[:limit])
+    return DeadLettersOut(
+        groups=[
+            DeadLetterGroupOut(
+                fingerprint=g.fingerprint, task_type=g.task_type, error_class=g.error_class, message=g.message,
+                count=g.count, job_ids=sorted(g.jobs), sample_task_ids=g.sample_task_ids, sample_error=g.sample_error,
+            )
+            for g in groups
+        ],
+        total=min(len(letters), limit),
+        truncated=len(letters) > limit,
+    )
+
+
+@app.post("/dlq/redrive", responses={202: {"description": "the chosen dead tasks run again"}})
+def redrive_dead_letters(request: RedriveIn, idempotency_key: IDEMPOTENCY_KEY = None) -> Response[RedriveOut]:
+    who = caller()
+
+    def run() -> tuple[int, dict[str, Any]]:
+        selection = redrive.Selection(job_id=request.job_id, fingerprint=request.fingerprint, task_ids=request.task_ids)
+        found = services()
+        report = redrive.redrive(who.tenant, selection, request.payload, who.subject, found.store, found.workflow)
+        out = RedriveOut(
+            redriven=report.redriven, runs=report.runs,
+            skipped=[RedriveSkipOut(job_id=j, task_id=t, reason=r) for j, t, r in report.skipped],
+        )
+        return 202, out.model_dump(mode="json")
+
+    status, body = replayable("POST /dlq/redrive", idempotency_key, run)
+    return json_response(status, body)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.config.register_lambda_context(context)
     return app.resolve(event, context)

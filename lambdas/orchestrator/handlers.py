@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from typing import Any
 
@@ -10,21 +11,33 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from tasklane import jobs
+from tasklane.aws.control_queue import SqsControlQueue
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.clock import now_iso
 from tasklane.completion import resume_job
-from tasklane.dispatch import dispatch_job
+from tasklane.dispatch import dispatch_job, dispatch_rerun
+from tasklane.errors import JobNotFound
 from tasklane.models import JobStatus
 from tasklane.runtime import task_queues
 from tasklane.settings import OrchestratorSettings
+from tasklane.stopping import cancel_remaining_tasks, interrupt_wait
+from tasklane.watchdog import first_watch
 
 logger = Logger(service="tasklane-orchestrator")
 
 
+class Rerun(BaseModel):
+    task_ids: list[str] | None = None
+    payload: dict[str, Any] | None = None
+    by: str = "unknown"
+
+
 class StepInput(BaseModel):
     job_id: str
+    run: int = 0
+    rerun: Rerun | None = None
 
 
 class WaitInput(StepInput):
@@ -45,16 +58,26 @@ def store() -> DynamoJobStore:
 def mark_running(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = StepInput.model_validate(event)
     store().set_job_status(step.job_id, JobStatus.RUNNING, only_from=(JobStatus.PENDING,))
+    job = store().get_job(step.job_id)
+    if job is None:
+        raise JobNotFound(step.job_id)
+    needed = first_watch(job, time.time())
+    if needed is not None:
+        SqsControlQueue(settings().control_queue_url).schedule(*needed)
     return {"job_id": step.job_id}
 
 
 @logger.inject_lambda_context
 def dispatch_tasks(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = StepInput.model_validate(event)
-    sent = dispatch_job(
-        step.job_id, store(), S3ManifestStore(settings().manifest_bucket), task_queues(settings()), now_iso()
-    )
-    logger.info("dispatched tasks", extra={"job_id": step.job_id, "sent": sent})
+    queues = task_queues(settings())
+    if step.run == 0:
+        manifests = S3ManifestStore(settings().manifest_bucket)
+        sent = dispatch_job(step.job_id, store(), manifests, queues, now_iso())
+    else:
+        rerun = step.rerun or Rerun()
+        sent = dispatch_rerun(step.job_id, step.run, rerun.task_ids, rerun.payload, rerun.by, store(), queues)
+    logger.info("dispatched tasks", extra={"job_id": step.job_id, "run": step.run, "sent": sent})
     return {"job_id": step.job_id, "sent": sent}
 
 
@@ -63,9 +86,19 @@ def wait_for_tasks(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Leave the task token where the last task's finisher will find it; resume now if none remains."""
     step = WaitInput.model_validate(event)
     job = store().save_resume_token(step.job_id, step.task_token)
-    if job.remaining == 0:
+    if job.stop_reason is not None:
+        interrupt_wait(step.job_id, job.stop_reason, store(), StepFunctionsResumer())
+    elif job.remaining == 0:
         resume_job(step.job_id, store(), StepFunctionsResumer())
     return {"job_id": step.job_id}
+
+
+@logger.inject_lambda_context
+def stop_tasks(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = StepInput.model_validate(event)
+    cancelled = cancel_remaining_tasks(step.job_id, store(), StepFunctionsResumer())
+    logger.info("cancelled tasks", extra={"job_id": step.job_id, "cancelled": cancelled})
+    return {"job_id": step.job_id, "cancelled": cancelled}
 
 
 @logger.inject_lambda_context

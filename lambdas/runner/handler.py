@@ -2,11 +2,14 @@
 
 Each record runs one task attempt. Final outcomes are committed together after the batch, in one
 DynamoDB transaction per job; a task due for another attempt stays on the queue, hidden by
-ChangeMessageVisibility for its backoff delay, and is reported as a batch item failure.
+ChangeMessageVisibility for its backoff delay, and is reported as a batch item failure. One consistent
+read per batch finds the jobs asked to stop, whose tasks are not started.
 """
 
 from __future__ import annotations
 
+import json
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -16,9 +19,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
 from tasklane.aws.dynamodb_store import DynamoJobStore
+from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_queue import SqsTaskQueue
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.execution import TaskOutcome
+from tasklane.flow import release
+from tasklane.models import Runtime
+from tasklane.ports import TaskQueue
 from tasklane.registry import registry
 from tasklane.running import Delivery, TaskRunner
 from tasklane.settings import RunnerSettings
@@ -32,17 +39,35 @@ def runner() -> TaskRunner:
     global _runner
     if _runner is None:
         settings = RunnerSettings()
+        store = DynamoJobStore(settings.table_name)
+        short_queue = SqsTaskQueue(settings.short_queue_url)
+        queues: dict[Runtime, TaskQueue] = {
+            Runtime.LAMBDA: short_queue, Runtime.EKS: SqsTaskQueue(settings.long_queue_url),
+        }
         _runner = TaskRunner(
-            store=DynamoJobStore(settings.table_name),
+            store=store,
             resumer=StepFunctionsResumer(),
-            retries=SqsTaskQueue(settings.short_queue_url),
+            retries=short_queue,
             registry=registry,
+            load_payload=S3ManifestStore(settings.manifest_bucket).get_payload,
+            release=partial(release, store=store, queues=queues),
         )
     return _runner
 
 
+def job_ids(records: list[dict[str, Any]]) -> list[str]:
+    ids = []
+    for record in records:
+        try:
+            ids.append(str(json.loads(record["body"])["job_id"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # not a task: the record handler reports it
+    return ids
+
+
 def run_batch(records: list[dict[str, Any]], task_runner: TaskRunner, context: LambdaContext | None) -> dict[str, Any]:
     finals: list[TaskOutcome] = []
+    stopping = task_runner.store.stopped_jobs(job_ids(records))
 
     def run_record(record: SQSRecord) -> None:
         delivery = Delivery(
@@ -51,7 +76,7 @@ def run_batch(records: list[dict[str, Any]], task_runner: TaskRunner, context: L
             receipt_handle=record.receipt_handle,
             attempt=int(record.attributes.approximate_receive_count),
         )
-        outcome = task_runner.run(delivery)
+        outcome = task_runner.run(delivery, stopping_jobs=stopping)
         if outcome is not None:
             finals.append(outcome)
 

@@ -1,9 +1,14 @@
-"""The job API: API Gateway (REST) in front of one Powertools-routed Lambda function."""
+"""The job API: API Gateway (REST) in front of one Powertools-routed function, behind one authorizer.
+
+Every route but /health, /openapi.json and /docs goes through a TOKEN authorizer that accepts an API key
+(machines) or a Cognito ID token (people) and passes the caller's tenant to the handler.
+"""
 
 from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -12,6 +17,13 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.python_functions import PythonFunctions
+
+PUBLIC_ROUTES = ("health", "openapi.json", "docs")
+CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
+
+
+def _json_error(code: str) -> dict[str, str]:
+    return {"application/json": '{"error": {"code": "%s", "message": $context.error.messageString}}' % code}
 
 
 class JobApi(Construct):
@@ -23,8 +35,11 @@ class JobApi(Construct):
         config: EnvironmentConfig,
         functions: PythonFunctions,
         table: dynamodb.ITable,
+        idempotency_table: dynamodb.ITable,
         manifests: s3.IBucket,
         state_machine: sfn.IStateMachine,
+        user_pool: cognito.IUserPool,
+        user_pool_clients: list[cognito.IUserPoolClient],
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = functions.function(
@@ -33,6 +48,7 @@ class JobApi(Construct):
             description="Tasklane's job API",
             environment={
                 "TABLE_NAME": table.table_name,
+                "IDEMPOTENCY_TABLE_NAME": idempotency_table.table_name,
                 "MANIFEST_BUCKET": manifests.bucket_name,
                 "STATE_MACHINE_ARN": state_machine.state_machine_arn,
             },
@@ -40,18 +56,48 @@ class JobApi(Construct):
             memory_mb=1769,  # one full vCPU: validating 100,000 tasks is CPU-bound
         )
         table.grant_read_write_data(self.function)
-        manifests.grant_read_write(self.function)
+        idempotency_table.grant_read_write_data(self.function)
+        # It writes manifests, reads what clients uploaded and the large payloads a task detail shows.
+        manifests.grant_put(self.function)
+        manifests.grant_read(self.function, "uploads/*")
+        manifests.grant_read(self.function, "payloads/*")
         state_machine.grant_start_execution(self.function)
+        # Cancelling a job interrupts its waiting execution (SendTaskFailure).
+        state_machine.grant_task_response(self.function)
+
+        self.authorizer_function = functions.function(
+            "Authorizer",
+            handler="lambdas.authorizer.handler.lambda_handler",
+            description="Finds the caller's tenant from an API key or a Cognito ID token",
+            environment={
+                "TABLE_NAME": table.table_name,
+                "USER_POOL_ID": user_pool.user_pool_id,
+                "USER_POOL_CLIENT_IDS": ",".join(c.user_pool_client_id for c in user_pool_clients),
+            },
+            timeout=Duration.seconds(10),
+        )
+        table.grant_read_data(self.authorizer_function)
+        authorizer = apigw.TokenAuthorizer(
+            self,
+            "TenantAuthorizer",
+            handler=self.authorizer_function,
+            identity_source=apigw.IdentitySource.header("Authorization"),
+            results_cache_ttl=Duration.minutes(5),
+        )
 
         access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=config.removal_policy
         )
-        self.rest_api = apigw.LambdaRestApi(
+        self.rest_api = apigw.RestApi(
             self,
             "Api",
-            handler=self.function,
-            proxy=True,
             description="Submit and follow Tasklane jobs",
+            # Access logging needs the account's API Gateway CloudWatch role; this creates it if missing.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=config.removal_policy,
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=apigw.Cors.ALL_ORIGINS, allow_methods=apigw.Cors.ALL_METHODS, allow_headers=CORS_HEADERS
+            ),
             deploy_options=apigw.StageOptions(
                 stage_name="v1",
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -63,3 +109,26 @@ class JobApi(Construct):
                 throttling_burst_limit=2000,
             ),
         )
+        integration = apigw.LambdaIntegration(self.function)
+        self.rest_api.root.add_proxy(
+            default_integration=integration,
+            any_method=True,
+            default_method_options=apigw.MethodOptions(
+                authorizer=authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
+            ),
+        )
+        for route in PUBLIC_ROUTES:
+            self.rest_api.root.add_resource(route).add_method("GET", integration)
+
+        # API Gateway's own refusals speak the API's error shape, with CORS so browsers can read them.
+        cors = {"Access-Control-Allow-Origin": "'*'"}
+        for response_type, code in (
+            (apigw.ResponseType.UNAUTHORIZED, "unauthorized"),
+            (apigw.ResponseType.ACCESS_DENIED, "forbidden"),
+            (apigw.ResponseType.DEFAULT_4_XX, "bad_request"),
+            (apigw.ResponseType.DEFAULT_5_XX, "gateway_error"),
+        ):
+            self.rest_api.add_gateway_response(
+                f"{code.title().replace('_', '')}Response", type=response_type, response_headers=cors,
+                templates=_json_error(code),
+            )

@@ -1,4 +1,4 @@
-"""Where jobs live: the job/task table and the bucket of submitted manifests."""
+"""Where jobs live: the job/task table, the idempotency table and the bucket of submitted manifests."""
 
 from __future__ import annotations
 
@@ -31,6 +31,18 @@ class JobStore(Construct):
             index_name="by-tenant",
             partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="gsi1sk", type=dynamodb.AttributeType.STRING),
+        )
+        # Replays of POSTs with the same Idempotency-Key; Powertools' idempotency layout, expired by TTL.
+        self.idempotency = dynamodb.Table(
+            self,
+            "Idempotency",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expiration",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=config.removal_policy,
         )
         self.manifests = s3.Bucket(
             self,

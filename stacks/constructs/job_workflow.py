@@ -1,8 +1,9 @@
-"""The job lifecycle as a Step Functions state machine.
+"""The job lifecycle as a Step Functions state machine, with the functions of its steps.
 
 Mark job running -> Dispatch tasks -> Wait for tasks to finish (task token; the last task's finisher
-resumes it) -> Finalize job -> Job succeeded | Job failed. The number of state transitions is the same
-for a job of ten tasks and one of a hundred thousand.
+resumes it) -> Finalize job -> Did the job succeed? A cancel or a timeout interrupts the wait with
+JobStopped: Stop remaining tasks -> Finalize job. The number of state transitions is the same for a job
+of ten tasks and one of a hundred thousand.
 """
 
 from __future__ import annotations
@@ -10,17 +11,23 @@ from __future__ import annotations
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.python_functions import PythonFunctions
+from stacks.constructs.task_queues import TaskQueues
 
-JOB_ID = {"job_id": sfn.JsonPath.string_at("$.job_id")}
+STEP_INPUT = {
+    "job_id": sfn.JsonPath.string_at("$.job_id"),
+    "run": sfn.JsonPath.number_at("$.run"),
+    "rerun": sfn.JsonPath.object_at("$.rerun"),
+}
+STOP_ERROR = "JobStopped"  # tasklane.stopping.STOP_ERROR
 
 
 class JobWorkflow(Construct):
@@ -33,85 +40,94 @@ class JobWorkflow(Construct):
         functions: PythonFunctions,
         table: dynamodb.ITable,
         manifests: s3.IBucket,
-        short_queue: sqs.IQueue,
-        long_queue: sqs.IQueue,
+        queues: TaskQueues,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         self.state_machine_name = f"{config.resource_prefix()}-job-lifecycle"
-        self.state_machine_arn_by_name = stack.format_arn(
+        self.state_machine_arn_by_name = Stack.of(self).format_arn(
             service="states", resource="stateMachine", resource_name=self.state_machine_name,
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         environment = {
             "TABLE_NAME": table.table_name,
             "MANIFEST_BUCKET": manifests.bucket_name,
-            "SHORT_QUEUE_URL": short_queue.queue_url,
-            "LONG_QUEUE_URL": long_queue.queue_url,
+            "SHORT_QUEUE_URL": queues.short.queue_url,
+            "LONG_QUEUE_URL": queues.long.queue_url,
+            "CONTROL_QUEUE_URL": queues.control.queue_url,
         }
 
-        def step(name: str, handler: str, description: str, timeout: int = 30) -> tasks.LambdaInvoke:
-            function = functions.function(
-                f"{handler.title().replace('_', '')}Function",
-                handler=f"lambdas.orchestrator.handlers.{handler}",
-                description=description,
-                environment=environment,
+        def function(name: str, handler: str, description: str, timeout: int = 30) -> lambda_.Function:
+            created = functions.function(
+                name, handler=handler, description=description, environment=environment,
                 timeout=Duration.seconds(timeout),
             )
-            table.grant_read_write_data(function)
-            self.step_functions.append(function)
+            table.grant_read_write_data(created)
+            return created
+
+        def step(name: str, handler: str, description: str, timeout: int = 30) -> tasks.LambdaInvoke:
+            stepped = function(
+                f"{handler.title().replace('_', '')}Function", f"lambdas.orchestrator.handlers.{handler}",
+                description, timeout,
+            )
+            self.step_functions[handler] = stepped
             return tasks.LambdaInvoke(
-                self, name, lambda_function=function, payload=sfn.TaskInput.from_object(JOB_ID),
+                self, name, lambda_function=stepped, payload=sfn.TaskInput.from_object(STEP_INPUT),
                 result_path=sfn.JsonPath.DISCARD, retry_on_service_exceptions=True,
             )
 
-        self.step_functions: list = []
-        mark_running = step("Mark job running", "mark_running", "Marks a job RUNNING when its workflow starts")
-        dispatch = step("Dispatch tasks", "dispatch_tasks", "Writes a job's tasks and sends them to the task queues", 900)
-        manifests.grant_read(self.step_functions[-1])
-        short_queue.grant_send_messages(self.step_functions[-1])
-        long_queue.grant_send_messages(self.step_functions[-1])
+        self.step_functions: dict[str, lambda_.Function] = {}
+        mark_running = step("Mark job running", "mark_running", "Marks a job RUNNING and starts its watchdog")
+        queues.control.grant_send_messages(self.step_functions["mark_running"])
+
+        dispatch = step("Dispatch tasks", "dispatch_tasks", "Writes a job's tasks and sends them to the queues", 900)
+        dispatcher = self.step_functions["dispatch_tasks"]
+        manifests.grant_read_write(dispatcher)  # reads the manifest, stores large payloads beside it
+        queues.short.grant_send_messages(dispatcher)
+        queues.long.grant_send_messages(dispatcher)
         dispatch.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=4, backoff_rate=2.0)
 
-        wait_function = functions.function(
-            "WaitForTasksFunction",
-            handler="lambdas.orchestrator.handlers.wait_for_tasks",
-            description="Leaves the workflow's task token where the job's last task will resume it",
-            environment=environment,
+        self.step_functions["wait_for_tasks"] = waiter = function(
+            "WaitForTasksFunction", "lambdas.orchestrator.handlers.wait_for_tasks",
+            "Leaves the workflow's task token where the job's last task will resume it",
         )
-        table.grant_read_write_data(wait_function)
-        self.step_functions.append(wait_function)
         wait = tasks.LambdaInvoke(
             self,
             "Wait for tasks to finish",
-            lambda_function=wait_function,
+            lambda_function=waiter,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=sfn.TaskInput.from_object({**JOB_ID, "task_token": sfn.JsonPath.task_token}),
+            payload=sfn.TaskInput.from_object({"job_id": sfn.JsonPath.string_at("$.job_id"),
+                                                "task_token": sfn.JsonPath.task_token}),
             result_path=sfn.JsonPath.DISCARD,
         )
+        stop = step("Stop remaining tasks", "stop_tasks", "Cancels a stopping job's PENDING and RUNNING tasks", 900)
+        stop.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=4, backoff_rate=2.0)
 
-        finalize_function = functions.function(
-            "FinalizeFunction",
-            handler="lambdas.orchestrator.handlers.finalize",
-            description="Gives a job the final status its task counts earn",
-            environment=environment,
+        finalize_function = function(
+            "FinalizeFunction", "lambdas.orchestrator.handlers.finalize", "Gives a job the final status it earned"
         )
-        table.grant_read_write_data(finalize_function)
-        self.step_functions.append(finalize_function)
+        self.step_functions["finalize"] = finalize_function
         finalize = tasks.LambdaInvoke(
             self,
             "Finalize job",
             lambda_function=finalize_function,
-            payload=sfn.TaskInput.from_object(JOB_ID),
+            payload=sfn.TaskInput.from_object(STEP_INPUT),
             result_selector={"status": sfn.JsonPath.string_at("$.Payload.status")},
             result_path="$.final",
             retry_on_service_exceptions=True,
         )
-        succeeded = sfn.Choice(self, "Did the job succeed?")
-        succeeded.when(sfn.Condition.string_equals("$.final.status", "SUCCEEDED"), sfn.Succeed(self, "Job succeeded"))
-        succeeded.otherwise(sfn.Fail(self, "Job failed", error="JobFailed", cause="The job's failures exceeded its tolerance"))
-
-        definition = mark_running.next(dispatch).next(wait).next(finalize).next(succeeded)
+        status = "$.final.status"
+        outcome = (
+            sfn.Choice(self, "Did the job succeed?")
+            .when(sfn.Condition.string_equals(status, "SUCCEEDED"), sfn.Succeed(self, "Job succeeded"))
+            .when(sfn.Condition.string_equals(status, "CANCELLED"),
+                  sfn.Fail(self, "Job cancelled", error="JobCancelled", cause="The job was cancelled"))
+            .when(sfn.Condition.string_equals(status, "TIMED_OUT"),
+                  sfn.Fail(self, "Job timed out", error="JobTimedOut", cause="The job ran past its timeout"))
+            .otherwise(sfn.Fail(self, "Job failed", error="JobFailed", cause="Its failures exceeded its tolerance"))
+        )
+        wait.add_catch(stop, errors=[STOP_ERROR], result_path="$.stopped")
+        stop.next(finalize)
+        definition = mark_running.next(dispatch).next(wait).next(finalize).next(outcome)
         self.state_machine = sfn.StateMachine(
             self,
             "JobLifecycle",
@@ -126,10 +142,12 @@ class JobWorkflow(Construct):
                 level=sfn.LogLevel.ALL,
             ),
         )
-        self.grant_resume(wait_function)
+        # The waiter interrupts itself when its job is already stopping; a stop's last cancel may resume.
+        self.grant_resume(waiter)
+        self.grant_resume(self.step_functions["stop_tasks"])
 
     def grant_resume(self, grantee: iam.IGrantable) -> None:
-        """Let `grantee` resume a waiting execution; by name, since the machine itself refers to the waiter."""
+        """Let `grantee` resume or interrupt a waiting execution; by name, since the machine refers to its steps."""
         iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],

@@ -1,4 +1,4 @@
-"""The task queues, one per runtime, each with its dead-letter queue."""
+"""The queues: one per task runtime, each with its dead-letter queue, and the control queue."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ class TaskQueues(Construct):
         # AWS advises a visibility timeout of six times the consuming function's timeout.
         self.short, self.short_dlq = self._queue("Short", Duration.seconds(6 * config.runner_timeout_seconds), config)
         self.long, self.long_dlq = self._queue("Long", Duration.seconds(config.long_task_visibility_seconds), config)
+        # Job watchdogs: delayed messages, one per job with a timeout or a window.
+        self.control, self.control_dlq = self._queue("Control", Duration.seconds(6 * 60), config)
 
     def _queue(self, name: str, visibility: Duration, config: EnvironmentConfig) -> tuple[sqs.Queue, sqs.Queue]:
         dlq = sqs.Queue(
@@ -26,7 +28,7 @@ class TaskQueues(Construct):
         )
         queue = sqs.Queue(
             self,
-            f"{name}Tasks",
+            f"{name}Tasks" if name != "Control" else name,
             visibility_timeout=visibility,
             retention_period=Duration.days(4),
             enforce_ssl=True,

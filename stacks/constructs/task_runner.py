@@ -6,12 +6,13 @@ from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.job_workflow import JobWorkflow
 from stacks.constructs.python_functions import PythonFunctions
+from stacks.constructs.task_queues import TaskQueues
 
 
 class TaskRunner(Construct):
@@ -23,7 +24,8 @@ class TaskRunner(Construct):
         config: EnvironmentConfig,
         functions: PythonFunctions,
         table: dynamodb.ITable,
-        queue: sqs.IQueue,
+        manifests: s3.IBucket,
+        queues: TaskQueues,
         workflow: JobWorkflow,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -31,12 +33,22 @@ class TaskRunner(Construct):
             "Runner",
             handler="lambdas.runner.handler.lambda_handler",
             description="Runs short tasks from the short-task queue",
-            environment={"TABLE_NAME": table.table_name, "SHORT_QUEUE_URL": queue.queue_url},
+            environment={
+                "TABLE_NAME": table.table_name,
+                "MANIFEST_BUCKET": manifests.bucket_name,
+                "SHORT_QUEUE_URL": queues.short.queue_url,
+                "LONG_QUEUE_URL": queues.long.queue_url,
+            },
             timeout=Duration.seconds(config.runner_timeout_seconds),
             memory_mb=1024,
         )
         table.grant_read_write_data(self.function)
+        queue = queues.short
         queue.grant_consume_messages(self.function)
+        # A finished task of a windowed job sends the job's next task, whichever runtime it needs.
+        queues.short.grant_send_messages(self.function)
+        queues.long.grant_send_messages(self.function)
+        manifests.grant_read(self.function, "payloads/*")
         workflow.grant_resume(self.function)
         self.function.add_event_source(
             sources.SqsEventSource(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tasklane.aws.clients import client
@@ -26,3 +27,30 @@ class S3ManifestStore:
     def get(self, job_id: str) -> JobSpec:
         body = self._s3.get_object(Bucket=self.bucket, Key=self.key(job_id))["Body"].read()
         return JobSpec.model_validate_json(body)
+
+    @staticmethod
+    def upload_key(tenant: str, upload_id: str) -> str:
+        return f"uploads/{tenant}/{upload_id}.json"
+
+    def upload_url(self, tenant: str, upload_id: str, expires_in: int) -> str:
+        return str(
+            self._s3.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": self.upload_key(tenant, upload_id)},
+                ExpiresIn=expires_in,
+            )
+        )
+
+    def read_upload(self, tenant: str, upload_id: str) -> bytes | None:
+        try:
+            return bytes(self._s3.get_object(Bucket=self.bucket, Key=self.upload_key(tenant, upload_id))["Body"].read())
+        except self._s3.exceptions.NoSuchKey:
+            return None
+
+    def put_payload(self, job_id: str, task_id: str, payload: dict[str, Any]) -> str:
+        key = f"payloads/{job_id}/{task_id}.json"
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(payload).encode())
+        return key
+
+    def get_payload(self, ref: str) -> dict[str, Any]:
+        return dict(json.loads(self._s3.get_object(Bucket=self.bucket, Key=ref)["Body"].read()))

@@ -62,9 +62,8 @@ class SqsConsumer:
                     if not failed.get("SenderFault", False) and round_ + 1 < ENTRY_RETRY_ROUNDS:
                         retry[failed["Id"]] = entry
                     else:
-                        failures.append(
-                            BatchFailure(entry["ReceiptHandle"], failed.get("Code", "Unknown"), failed.get("Message", ""))
-                        )
+                        code, reason = failed.get("Code", "Unknown"), failed.get("Message", "")
+                        failures.append(BatchFailure(entry["ReceiptHandle"], code, reason))
                 if not retry:
                     break
                 entries = retry

@@ -15,6 +15,12 @@ class QueueSendFailed(Exception):
     pass
 
 
+def _routing(message: TaskMessage) -> dict[str, Any]:
+    """Where a message belongs, outside its body: a body that cannot be read is still traced to its task."""
+    fields = {"tenant": message.tenant, "job_id": message.job_id, "task_id": message.task_id}
+    return {name: {"DataType": "String", "StringValue": value} for name, value in fields.items() if value}
+
+
 class SqsTaskQueue:
     def __init__(self, queue_url: str, sqs: Any = None) -> None:
         self.queue_url = queue_url
@@ -23,7 +29,10 @@ class SqsTaskQueue:
     def send(self, messages: list[TaskMessage]) -> None:
         for start in range(0, len(messages), SQS_BATCH):
             batch = messages[start : start + SQS_BATCH]
-            entries = [{"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(batch)]
+            entries = [
+                {"Id": str(i), "MessageBody": m.model_dump_json(), "MessageAttributes": _routing(m)}
+                for i, m in enumerate(batch)
+            ]
             for _ in range(5):
                 response = self._sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
                 failed_ids = {f["Id"] for f in response.get("Failed", [])}

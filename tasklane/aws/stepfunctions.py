@@ -16,13 +16,13 @@ class StepFunctionsStarter:
         self.state_machine_arn = state_machine_arn
         self._sfn = sfn or client("stepfunctions")
 
-    def start(self, job_id: str, execution_input: dict[str, Any]) -> None:
+    def start(self, name: str, execution_input: dict[str, Any]) -> None:
         try:
             self._sfn.start_execution(
-                stateMachineArn=self.state_machine_arn, name=job_id, input=json.dumps(execution_input)
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(execution_input)
             )
         except self._sfn.exceptions.ExecutionAlreadyExists:
-            log.info("execution for job %s already started", job_id)
+            log.info("execution %s already started", name)
 
 
 class StepFunctionsResumer:
@@ -33,5 +33,12 @@ class StepFunctionsResumer:
         try:
             self._sfn.send_task_success(taskToken=token, output=json.dumps(output))
         except (self._sfn.exceptions.TaskTimedOut, self._sfn.exceptions.InvalidToken):
-            # The wait already ended (the job timed out or was cancelled): nothing is left to resume.
+            # The wait already ended: nothing is left to resume.
+            log.warning("the execution no longer waits on this token")
+
+    def interrupt(self, token: str, error: str, cause: str) -> None:
+        """End the wait with an error the state machine catches (a job asked to stop)."""
+        try:
+            self._sfn.send_task_failure(taskToken=token, error=error, cause=cause)
+        except (self._sfn.exceptions.TaskTimedOut, self._sfn.exceptions.InvalidToken):
             log.warning("the execution no longer waits on this token")

@@ -15,8 +15,21 @@ def endpoints() -> dict[str, Any]:
     return local_endpoints()
 
 
+def tenant_client(endpoints: dict[str, Any], tenant: str) -> TasklaneClient:
+    return TasklaneClient(endpoints["api_url"], endpoints["tenants"][tenant]["headers"])
+
+
 @pytest.fixture(scope="session")
 def api(endpoints: dict[str, Any]) -> Iterator[TasklaneClient]:
-    client = TasklaneClient(endpoints["api_url"])
+    """The API as the first local tenant (acme)."""
+    client = tenant_client(endpoints, "acme")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def other_tenant(endpoints: dict[str, Any]) -> Iterator[TasklaneClient]:
+    """The API as the second local tenant (globex)."""
+    client = tenant_client(endpoints, "globex")
     yield client
     client.close()

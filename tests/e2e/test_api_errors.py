@@ -8,8 +8,9 @@ import pytest
 from cli.client import ApiError, TasklaneClient
 
 
-def post_raw(api_url: str, body: str) -> httpx.Response:
-    return httpx.post(f"{api_url}jobs", content=body, headers={"content-type": "application/json"}, timeout=30)
+def post_raw(endpoints: dict, body: str) -> httpx.Response:
+    headers = {"content-type": "application/json", **endpoints["tenants"]["acme"]["headers"]}
+    return httpx.post(f"{endpoints['api_url']}jobs", content=body, headers=headers, timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -25,7 +26,7 @@ def post_raw(api_url: str, body: str) -> httpx.Response:
     ],
 )
 def test_bad_job_is_refused_with_a_clear_4xx(endpoints: dict, body: str, status: int, words: str) -> None:
-    response = post_raw(endpoints["api_url"], body)
+    response = post_raw(endpoints, body)
     assert response.status_code == status
     error = response.json()["error"]
     assert words in error["message"]

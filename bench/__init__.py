@@ -1,0 +1,1 @@
+"""Tasklane's benchmark harness: `python -m bench` (or `make bench`); see docs/BENCHMARKS.md."""

@@ -1,0 +1,54 @@
+"""API Gateway TOKEN authorizer: the caller's tenant from an API key or a Cognito ID token.
+
+The policy it returns covers the whole stage, so API Gateway can cache one decision per credential
+across every route (authorizerResultTtlInSeconds); the tenant travels to the API in the context.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerResponse,
+    APIGatewayAuthorizerTokenEvent,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tasklane.auth import Unauthorized, authenticate
+from tasklane.aws.api_keys import DynamoApiKeyStore
+from tasklane.aws.cognito_tokens import CognitoTokenVerifier
+from tasklane.settings import AuthorizerSettings
+
+logger = Logger(service="tasklane-authorizer")
+
+
+@cache
+def dependencies() -> tuple[DynamoApiKeyStore, CognitoTokenVerifier]:
+    settings = AuthorizerSettings()
+    return (
+        DynamoApiKeyStore(settings.table_name),
+        CognitoTokenVerifier(settings.issuer, settings.client_ids, settings.jwks_url),
+    )
+
+
+@logger.inject_lambda_context
+@event_source(data_class=APIGatewayAuthorizerTokenEvent)
+def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:
+    keys, tokens = dependencies()
+    try:
+        principal = authenticate(event.authorization_token, keys, tokens)
+    except Unauthorized as refused:
+        logger.info("refused", extra={"reason": str(refused)})
+        # This exact message is API Gateway's signal for a 401 (instead of a 403 from a Deny policy).
+        raise Exception("Unauthorized") from None
+    arn = event.parsed_arn
+    response = APIGatewayAuthorizerResponse(
+        principal_id=principal.subject, region=arn.region, aws_account_id=arn.aws_account_id,
+        api_id=arn.api_id, stage=arn.stage,
+        context={"tenant": principal.tenant, "subject": principal.subject, "method": principal.method},
+    )
+    response.allow_all_routes()
+    return response.asdict()

@@ -1,0 +1,61 @@
+"""The local platform's tenants: an API key (machines) and a Cognito user (people) for each.
+
+Issued once per deployment into the embedded AWS and recorded in .local/endpoints.json, so a client
+knows the exact headers to send as each tenant.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import boto3
+
+from tasklane.auth import issue_api_key
+from tasklane.aws.api_keys import DynamoApiKeyStore
+
+LOCAL_TENANTS = ("acme", "globex")
+
+
+def local_password() -> str:
+    # Meets the pool's policy: upper, lower, digit, symbol, 12+ characters.
+    return "Tl-" + secrets.token_urlsafe(12) + "a1A!"
+
+
+def issue_local_tenants(endpoints: dict[str, Any], region: str) -> dict[str, Any]:
+    cognito = boto3.client("cognito-idp", endpoint_url=endpoints["aws_endpoint_url"], region_name=region)
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoints["aws_endpoint_url"], region_name=region)
+    keys = DynamoApiKeyStore(endpoints["table_name"], dynamodb)
+    tenants: dict[str, Any] = {}
+    for tenant in LOCAL_TENANTS:
+        _, secret = issue_api_key(tenant, f"{tenant} local key", keys)
+        username, password = f"{tenant}-operator", local_password()
+        cognito.admin_create_user(
+            UserPoolId=endpoints["user_pool_id"],
+            Username=username,
+            UserAttributes=[
+                {"Name": "custom:tenant", "Value": tenant},
+                {"Name": "email", "Value": f"{username}@example.com"},
+                {"Name": "email_verified", "Value": "true"},
+            ],
+            MessageAction="SUPPRESS",
+        )
+        cognito.admin_set_user_password(
+            UserPoolId=endpoints["user_pool_id"], Username=username, Password=password, Permanent=True
+        )
+        tenants[tenant] = {
+            "headers": {"Authorization": f"ApiKey {secret}"},
+            "user": {"username": username, "password": password},
+        }
+    return tenants
+
+
+def id_token(endpoints: dict[str, Any], username: str, password: str, region: str = "us-east-1") -> str:
+    """Sign in as a dashboard user would and return the ID token (USER_PASSWORD_AUTH)."""
+    cognito = boto3.client("cognito-idp", endpoint_url=endpoints["aws_endpoint_url"], region_name=region)
+    result = cognito.initiate_auth(
+        ClientId=endpoints["cognito"]["client_id"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": password},
+    )
+    return str(result["AuthenticationResult"]["IdToken"])

@@ -1,0 +1,85 @@
+"""Who is calling: a principal of one tenant, proven by an API key (machines) or a Cognito JWT (people).
+
+Both arrive in the Authorization header: `ApiKey <secret>` or `Bearer <jwt>`. API keys are stored only
+as their SHA-256 digest; a key's secret is shown once, when it is issued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tasklane.clock import now_iso
+from tasklane.errors import DomainError
+
+API_KEY_PREFIX = "tlk_"
+TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+TENANT_CLAIM = "custom:tenant"
+
+
+class Unauthorized(DomainError):
+    """The credentials are missing, malformed, unknown, revoked or expired."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant: str
+    subject: str
+    method: str  # "api_key" or "jwt"
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    key_id: str
+    tenant: str
+    name: str
+    created_at: str
+    revoked: bool = False
+
+
+class ApiKeyStore(Protocol):
+    def put_key(self, digest: str, record: ApiKeyRecord) -> None: ...
+
+    def find_key(self, digest: str) -> ApiKeyRecord | None: ...
+
+
+class TokenVerifier(Protocol):
+    def claims(self, token: str) -> dict[str, Any]:
+        """The token's verified claims; raises Unauthorized when it is not a valid token of the pool."""
+        ...
+
+
+def digest_of(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_api_key(tenant: str, name: str, store: ApiKeyStore) -> tuple[ApiKeyRecord, str]:
+    """A new key for `tenant`; returns its record and the secret, which nothing stores in clear."""
+    if not TENANT_PATTERN.match(tenant):
+        raise ValueError(f"tenant {tenant!r} must be lower-case letters, digits and dashes")
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    record = ApiKeyRecord(key_id=digest_of(secret)[:12], tenant=tenant, name=name, created_at=now_iso())
+    store.put_key(digest_of(secret), record)
+    return record, secret
+
+
+def authenticate(authorization: str | None, keys: ApiKeyStore, tokens: TokenVerifier) -> Principal:
+    scheme, _, credential = (authorization or "").strip().partition(" ")
+    credential = credential.strip()
+    if not credential:
+        raise Unauthorized("send 'Authorization: ApiKey <key>' or 'Authorization: Bearer <token>'")
+    if scheme.lower() == "apikey":
+        record = keys.find_key(digest_of(credential))
+        if record is None or record.revoked:
+            raise Unauthorized("unknown or revoked API key")
+        return Principal(tenant=record.tenant, subject=f"key:{record.key_id}", method="api_key")
+    if scheme.lower() == "bearer":
+        claims = tokens.claims(credential)
+        tenant = claims.get(TENANT_CLAIM)
+        if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
+            raise Unauthorized("the token names no tenant")
+        return Principal(tenant=tenant, subject=f"user:{claims.get('sub', '?')}", method="jwt")
+    raise Unauthorized(f"unsupported authorization scheme {scheme!r}")

@@ -1,0 +1,189 @@
+"""How jobs, tasks and dead letters are laid out as items of the one DynamoDB table.
+
+A job is (JOB#<id>, JOB); its tasks are (JOB#<id>, TASK#<task id>); a tenant's dead letters are
+(DEAD#<tenant>, <fingerprint>#<job id>#<task id>). Payloads, results and metadata are stored as JSON
+text, so any JSON value round-trips exactly (no Decimal conversions).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from tasklane.dead_letters import DeadLetter
+from tasklane.errors import InvalidRequest
+from tasklane.models import Job, JobStatus, StopReason, TaskRecord, TaskStatus
+
+JOB_SK = "JOB"
+TASK_PREFIX = "TASK#"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def av(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(value)  # type: ignore[no-any-return]
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def job_key(job_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": JOB_SK}}
+
+
+def task_key(job_id: str, task_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": f"{TASK_PREFIX}{task_id}"}}
+
+
+def dead_letter_key(tenant: str, fingerprint: str, job_id: str, task_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"DEAD#{tenant}"}, "sk": {"S": f"{fingerprint}#{job_id}#{task_id}"}}
+
+
+def job_item(job: Job) -> dict[str, Any]:
+    item = {
+        **job_key(job.job_id),
+        "gsi1pk": av(f"TENANT#{job.tenant}"),
+        "gsi1sk": av(f"{job.created_at}#{job.job_id}"),
+        "job_id": av(job.job_id),
+        "tenant": av(job.tenant),
+        "name": av(job.name),
+        "status": av(job.status.value),
+        "created_at": av(job.created_at),
+        "updated_at": av(job.updated_at),
+        "total": av(job.total),
+        "remaining": av(job.remaining),
+        "running": av(0),
+        "succeeded": av(0),
+        "failed": av(0),
+        "cancelled": av(0),
+        "written": av(0),
+        "sent": av(0),
+        "run": av(0),
+        "tolerated_failure_percentage": av(str(job.tolerated_failure_percentage)),
+        "metadata_json": av(json.dumps(job.metadata)),
+    }
+    if job.max_concurrency:
+        item["max_concurrency"] = av(job.max_concurrency)
+    if job.timeout_seconds:
+        item["timeout_seconds"] = av(job.timeout_seconds)
+    return item
+
+
+def job_from_item(item: dict[str, Any]) -> Job:
+    p = plain(item)
+    return Job(
+        job_id=p["job_id"],
+        tenant=p["tenant"],
+        name=p["name"],
+        status=JobStatus(p["status"]),
+        created_at=p["created_at"],
+        updated_at=p["updated_at"],
+        total=int(p["total"]),
+        remaining=int(p["remaining"]),
+        running=int(p.get("running", 0)),
+        succeeded=int(p.get("succeeded", 0)),
+        failed=int(p.get("failed", 0)),
+        cancelled=int(p.get("cancelled", 0)),
+        tolerated_failure_percentage=float(p.get("tolerated_failure_percentage", 0)),
+        metadata=json.loads(p.get("metadata_json", "{}")),
+        max_concurrency=int(p["max_concurrency"]) if "max_concurrency" in p else None,
+        timeout_seconds=int(p["timeout_seconds"]) if "timeout_seconds" in p else None,
+        run=int(p.get("run", 0)),
+        stop_reason=StopReason(p["stop_reason"]) if p.get("stop_reason") else None,
+        sent=int(p.get("sent", 0)),
+    )
+
+
+def task_item(record: TaskRecord) -> dict[str, Any]:
+    item = {
+        **task_key(record.job_id, record.task_id),
+        "job_id": av(record.job_id),
+        "task_id": av(record.task_id),
+        "idx": av(record.index),
+        "type": av(record.type),
+        "runtime": av(record.runtime.value),
+        "status": av(record.status.value),
+        "payload_json": av(json.dumps(record.payload)),
+        "max_attempts": av(record.max_attempts),
+        "run": av(record.run),
+        "created_at": av(record.created_at),
+        "updated_at": av(record.updated_at),
+    }
+    if record.payload_ref:
+        item["payload_ref"] = av(record.payload_ref)
+    if record.timeout_seconds:
+        item["timeout_seconds"] = av(record.timeout_seconds)
+    return item
+
+
+def task_from_item(item: dict[str, Any]) -> TaskRecord:
+    p = plain(item)
+    return TaskRecord(
+        job_id=p["job_id"],
+        task_id=p["task_id"],
+        index=int(p["idx"]),
+        type=p["type"],
+        runtime=p["runtime"],
+        status=TaskStatus(p["status"]),
+        attempts=int(p.get("attempts", 0)),
+        payload=json.loads(p.get("payload_json", "{}")),
+        payload_ref=p.get("payload_ref"),
+        max_attempts=int(p.get("max_attempts", 3)),
+        timeout_seconds=int(p["timeout_seconds"]) if p.get("timeout_seconds") else None,
+        run=int(p.get("run", 0)),
+        result=json.loads(p["result_json"]) if "result_json" in p else None,
+        error=p.get("error"),
+        redriven_by=p.get("redriven_by"),
+        redriven_at=p.get("redriven_at"),
+        progress=float(p["progress"]) if p.get("progress") is not None else None,
+        progress_message=p.get("progress_message"),
+        history=[{**h, "attempt": int(h["attempt"])} for h in p.get("history", [])],
+        created_at=p["created_at"],
+        updated_at=p["updated_at"],
+    )
+
+
+def dead_letter_item(letter: DeadLetter) -> dict[str, Any]:
+    item = {
+        **dead_letter_key(letter.tenant, letter.fingerprint, letter.job_id, letter.task_id),
+        "fingerprint": av(letter.fingerprint),
+        "job_id": av(letter.job_id),
+        "task_id": av(letter.task_id),
+        "task_type": av(letter.task_type),
+        "error": av(letter.error[:4000]),
+        "source": av(letter.source),
+        "dead_at": av(letter.dead_at),
+    }
+    if letter.body is not None:
+        item["body"] = av(letter.body[:16_000])
+    return item
+
+
+def dead_letter_from_item(tenant: str, item: dict[str, Any]) -> DeadLetter:
+    p = plain(item)
+    return DeadLetter(
+        tenant=tenant, fingerprint=p["fingerprint"], job_id=p["job_id"], task_id=p["task_id"],
+        task_type=p["task_type"], error=p["error"], source=p["source"], dead_at=p["dead_at"], body=p.get("body"),
+    )
+
+
+def encode_token(key: dict[str, Any]) -> str:
+    """A pagination token: DynamoDB's LastEvaluatedKey, opaque to clients."""
+    return base64.urlsafe_b64encode(json.dumps({k: v["S"] for k, v in key.items()}).encode()).decode()
+
+
+def decode_token(token: str, expected_keys: set[str]) -> dict[str, Any]:
+    try:
+        # validate=True: by default b64decode drops characters outside the alphabet, so garbage decodes.
+        decoded = json.loads(base64.b64decode(token.encode(), altchars=b"-_", validate=True))
+        if not isinstance(decoded, dict) or set(decoded) != expected_keys:
+            raise ValueError("unexpected token shape")
+        return {k: {"S": str(v)} for k, v in decoded.items()}
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise InvalidRequest("next_token is not a token this API returned") from exc

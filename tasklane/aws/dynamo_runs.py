@@ -1,0 +1,287 @@
+"""A job's control state: stopping it, resuming its workflow, new runs, windows and dead letters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from tasklane.aws.dynamo_items import (
+    TASK_PREFIX,
+    av,
+    dead_letter_from_item,
+    dead_letter_item,
+    dead_letter_key,
+    job_from_item,
+    job_key,
+    task_from_item,
+    task_key,
+)
+from tasklane.aws.dynamo_outcomes import Cancelled
+from tasklane.clock import now_iso
+from tasklane.dead_letters import DeadLetter, fingerprint
+from tasklane.models import Job, JobStatus, StopReason, TaskRecord, TaskStatus, task_id_for
+
+FINAL_STATUSES = [s.value for s in JobStatus if s.is_final]
+# Each reopened task is its update plus the deletion of its dead letter; one more item is the job's.
+REOPEN_PER_TRANSACTION = 49
+
+
+class JobControl:
+    table: str
+    _ddb: Any
+
+    def transact(self, items: list[dict[str, Any]]) -> None: ...
+
+    # --- stopping ---------------------------------------------------------------------------------------
+
+    def request_stop(self, job_id: str, reason: StopReason) -> Job | None:
+        try:
+            item = self._ddb.update_item(
+                TableName=self.table,
+                Key=job_key(job_id),
+                UpdateExpression="SET stop_reason = :reason, stop_requested_at = :now, updated_at = :now",
+                ConditionExpression="#status IN (:pending, :running) AND attribute_not_exists(stop_reason)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":reason": av(reason.value), ":now": av(now_iso()),
+                    ":pending": av(JobStatus.PENDING.value), ":running": av(JobStatus.RUNNING.value),
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return None
+        return job_from_item(item)
+
+    def stopped_jobs(self, job_ids: list[str]) -> set[str]:
+        stopped: set[str] = set()
+        unique = sorted(set(job_ids))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [job_key(j) for j in unique[start : start + 100]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "job_id, stop_reason",
+                }
+            }
+            while request:
+                response = self._ddb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    if "stop_reason" in item:
+                        stopped.add(item["job_id"]["S"])
+                request = response.get("UnprocessedKeys") or {}
+        return stopped
+
+    def live_tasks(self, job_id: str) -> Iterator[TaskRecord]:
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "FilterExpression": "#status IN (:pending, :running)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":pk": av(f"JOB#{job_id}"), ":prefix": av(TASK_PREFIX),
+                ":pending": av(TaskStatus.PENDING.value), ":running": av(TaskStatus.RUNNING.value),
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._ddb.query(**query)
+            yield from (task_from_item(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # --- resuming the workflow --------------------------------------------------------------------------
+
+    def save_resume_token(self, job_id: str, token: str) -> Job:
+        item = self._ddb.update_item(
+            TableName=self.table,
+            Key=job_key(job_id),
+            UpdateExpression="SET task_token = :token, updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":token": av(token), ":now": av(now_iso())},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return job_from_item(item)
+
+    def claim_resume(self, job_id: str, *, require_done: bool = True) -> str | None:
+        condition = "attribute_exists(task_token) AND attribute_not_exists(resumed)"
+        values: dict[str, Any] = {":yes": av(True)}
+        if require_done:
+            condition += " AND remaining = :zero"
+            values[":zero"] = av(0)
+        try:
+            item = self._ddb.update_item(
+                TableName=self.table,
+                Key=job_key(job_id),
+                UpdateExpression="SET resumed = :yes",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return None
+        return str(item["task_token"]["S"])
+
+    # --- runs -------------------------------------------------------------------------------------------
+
+    def begin_run(self, job_id: str, run: int) -> Job | None:
+        finals = {f":final{i}": av(s) for i, s in enumerate(FINAL_STATUSES)}
+        try:
+            item = self._ddb.update_item(
+                TableName=self.table,
+                Key=job_key(job_id),
+                UpdateExpression="SET #status = :pending, run = :run, updated_at = :now "
+                "REMOVE resumed, task_token, stop_reason, stop_requested_at",
+                ConditionExpression=f"#status IN ({', '.join(finals)}) AND run = :previous",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":pending": av(JobStatus.PENDING.value), ":run": av(run), ":previous": av(run - 1),
+                    ":now": av(now_iso()), **finals,
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return None
+        return job_from_item(item)
+
+    def reopen_tasks(
+        self, job_id: str, run: int, task_ids: list[str] | None, payload: dict[str, Any] | None, by: str
+    ) -> list[TaskRecord]:
+        job = self._ddb.get_item(TableName=self.table, Key=job_key(job_id), ConsistentRead=True)["Item"]
+        tenant = job["tenant"]["S"]
+        chosen = set(task_ids) if task_ids is not None else None
+        failed = [
+            t for t in self._tasks_with_status(job_id, TaskStatus.FAILED) if chosen is None or t.task_id in chosen
+        ]
+        reopened: list[TaskRecord] = []
+        for start in range(0, len(failed), REOPEN_PER_TRANSACTION):
+            chunk = failed[start : start + REOPEN_PER_TRANSACTION]
+            reopened += self._reopen_chunk(job_id, tenant, run, chunk, payload, by)
+        return reopened
+
+    def _reopen_chunk(
+        self, job_id: str, tenant: str, run: int, tasks: list[TaskRecord], payload: dict[str, Any] | None, by: str
+    ) -> list[TaskRecord]:
+        live = list(tasks)
+        while live:
+            now = av(now_iso())
+            items: list[dict[str, Any]] = []
+            for task in live:
+                sets = "#status = :pending, run = :run, redriven_by = :by, redriven_at = :now, updated_at = :now"
+                values: dict[str, Any] = {
+                    ":pending": av(TaskStatus.PENDING.value), ":failed": av(TaskStatus.FAILED.value),
+                    ":run": av(run), ":by": av(by), ":now": now,
+                }
+                removes = "#error"
+                if payload is not None:
+                    sets += ", payload_json = :payload"
+                    values[":payload"] = av(json.dumps(payload))
+                    removes += ", payload_ref"
+                items.append({
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": task_key(job_id, task.task_id),
+                        "UpdateExpression": f"SET {sets} REMOVE {removes}",
+                        "ConditionExpression": "#status = :failed",
+                        "ExpressionAttributeNames": {"#status": "status", "#error": "error"},
+                        "ExpressionAttributeValues": values,
+                    }
+                })
+            items.append({
+                "Update": {
+                    "TableName": self.table,
+                    "Key": job_key(job_id),
+                    "UpdateExpression": "ADD failed :minus, remaining :plus SET updated_at = :now",
+                    "ExpressionAttributeValues": {":minus": av(-len(live)), ":plus": av(len(live)), ":now": now},
+                }
+            })
+            items += [
+                {"Delete": {"TableName": self.table, "Key": dead_letter_key(
+                    tenant, fingerprint(t.type, t.error), job_id, t.task_id)}}
+                for t in live
+            ]
+            try:
+                self.transact(items)
+                return live
+            except Cancelled as cancelled:
+                refused = {t.task_id for t, code in zip(live, cancelled.codes, strict=False) if code != "None"}
+                if not refused:
+                    raise
+                live = [t for t in live if t.task_id not in refused]
+        return []
+
+    def _tasks_with_status(self, job_id: str, status: TaskStatus) -> Iterator[TaskRecord]:
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "FilterExpression": "#status = :status",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":pk": av(f"JOB#{job_id}"), ":prefix": av(TASK_PREFIX), ":status": av(status.value),
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._ddb.query(**query)
+            yield from (task_from_item(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # --- windows (max_concurrency) ----------------------------------------------------------------------
+
+    def claim_window(self, job_id: str, count: int) -> range:
+        if count <= 0:
+            return range(0)
+        item = self._ddb.update_item(
+            TableName=self.table,
+            Key=job_key(job_id),
+            UpdateExpression="ADD sent :count",
+            ExpressionAttributeValues={":count": av(count)},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        claimed, total = int(item["sent"]["N"]), int(item["total"]["N"])
+        return range(min(claimed - count, total), min(claimed, total))
+
+    def tasks_between(self, job_id: str, start: int, stop: int) -> list[TaskRecord]:
+        if stop <= start:
+            return []
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": av(f"JOB#{job_id}"),
+                ":first": av(TASK_PREFIX + task_id_for(start)),
+                ":last": av(TASK_PREFIX + task_id_for(stop - 1)),
+            },
+            "ConsistentRead": True,
+        }
+        records: list[TaskRecord] = []
+        while True:
+            response = self._ddb.query(**query)
+            records += [task_from_item(item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return records
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # --- dead letters -----------------------------------------------------------------------------------
+
+    def put_dead_letter(self, letter: DeadLetter) -> None:
+        self._ddb.put_item(TableName=self.table, Item=dead_letter_item(letter))
+
+    def dead_letters(self, tenant: str, *, limit: int) -> list[DeadLetter]:
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": av(f"DEAD#{tenant}")},
+        }
+        letters: list[DeadLetter] = []
+        while len(letters) < limit:
+            response = self._ddb.query(**query)
+            letters += [dead_letter_from_item(tenant, item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return letters[:limit]
+

@@ -1,0 +1,133 @@
+"""Every Lambda function of the data, orchestration and API stacks: runtime, layer, handler, code."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import CdkApp
+
+ROLES = ("data", "orchestration", "api")
+RUNTIME = "python3.13"
+# What the Lambda Python runtime brings itself; the layer deliberately leaves these out.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "dateutil", "six.py", "urllib3")
+
+
+def functions(cdk_app: CdkApp) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (role, logical_id, resource["Properties"])
+        for role in ROLES
+        for logical_id, resource in cdk_app.resources(role, "AWS::Lambda::Function").items()
+    ]
+
+
+def test_the_stacks_have_the_expected_functions(cdk_app: CdkApp) -> None:
+    handlers = {props["Handler"] for _, _, props in functions(cdk_app)}
+    assert {
+        "lambdas.api.handler.lambda_handler",
+        "lambdas.runner.handler.lambda_handler",
+        "lambdas.orchestrator.handlers.mark_running",
+        "lambdas.orchestrator.handlers.dispatch_tasks",
+        "lambdas.orchestrator.handlers.wait_for_tasks",
+        "lambdas.orchestrator.handlers.finalize",
+    } <= handlers
+
+
+def test_every_function_runs_python_3_13_on_the_shared_layer(cdk_app: CdkApp) -> None:
+    for role, logical_id, props in functions(cdk_app):
+        assert props["Runtime"] == RUNTIME, logical_id
+        layer = cdk_app.stacks[role].node.find_child("Functions").layer  # type: ignore[attr-defined]
+        assert props["Layers"] == [{"Ref": cdk_app.logical_id(role, layer)}], logical_id
+
+
+@pytest.mark.parametrize("role", ROLES[1:])
+def test_the_layer_is_built_for_the_runtime(cdk_app: CdkApp, role: str) -> None:
+    layers = cdk_app.resources(role, "AWS::Lambda::LayerVersion")
+    assert len(layers) == 1
+    (layer,) = layers.values()
+    assert layer["Properties"]["CompatibleRuntimes"] == [RUNTIME]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
+    python = _asset_dir(cdk_app, layer["Properties"]["Content"]["S3Key"]) / "python"
+    # pydantic-core is compiled: the layer must carry its extension for the functions' Python.
+    assert (python / "pydantic_core" / "__init__.py").is_file()
+    assert list((python / "pydantic_core").glob("_pydantic_core.cpython-313-x86_64-linux-gnu.so"))
+    for package in RUNTIME_PACKAGES:
+        assert not (python / package).exists(), f"{package} in the layer would shadow the runtime's"
+
+
+def test_every_handler_is_an_importable_function(cdk_app: CdkApp) -> None:
+    for _, logical_id, props in functions(cdk_app):
+        module_name, _, attribute = props["Handler"].rpartition(".")
+        module = importlib.import_module(module_name)
+        assert callable(getattr(module, attribute, None)), f"{logical_id}: {props['Handler']} is not a function"
+
+
+def _asset_dir(cdk_app: CdkApp, s3_key: Any) -> Path:
+    asset_hash = cdk_app.render(s3_key).removesuffix(".zip")
+    path = cdk_app.outdir / f"asset.{asset_hash}"
+    assert path.is_dir(), f"asset {asset_hash} is not in the cloud assembly"
+    return path
+
+
+IMPORT_HANDLERS = """
+import importlib, json, sys
+missing = []
+for handler in json.loads(sys.argv[1]):
+    module_name, _, attribute = handler.rpartition(".")
+    if not callable(getattr(importlib.import_module(module_name), attribute, None)):
+        missing.append(handler)
+origins = {n: getattr(m, "__file__", None) or "" for n, m in sys.modules.items()}
+print(json.dumps({"missing": missing, "origins": origins}))
+"""
+
+
+def test_handlers_import_from_the_deployed_code_and_layer_alone(cdk_app: CdkApp, tmp_path: Path) -> None:
+    """A cold start: the code asset, the layer asset and the runtime's own boto3, nothing from this venv."""
+    import boto3
+
+    site = Path(boto3.__file__).parent.parent
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for package in RUNTIME_PACKAGES:
+        if (site / package).exists():
+            (runtime / package).symlink_to(site / package)
+    for role in ROLES[1:]:
+        props = [p for r, _, p in functions(cdk_app) if r == role]
+        code = {_asset_dir(cdk_app, p["Code"]["S3Key"]) for p in props}
+        assert len(code) == 1, "the functions of a stack share one code asset"
+        layer = next(iter(cdk_app.resources(role, "AWS::Lambda::LayerVersion").values()))
+        layer_dir = _asset_dir(cdk_app, layer["Properties"]["Content"]["S3Key"]) / "python"
+        path = [str(code.pop()), str(layer_dir), str(runtime)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+        env.update({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": os.pathsep.join(path)})
+        for p in props:
+            variables = p.get("Environment", {}).get("Variables", {}).items()
+            env.update({k: v if isinstance(v, str) else "placeholder" for k, v in variables})
+        handlers = sorted({p["Handler"] for p in props})
+        # -S: no site-packages, so only the stdlib and PYTHONPATH are importable.
+        result = subprocess.run(
+            [sys.executable, "-S", "-c", IMPORT_HANDLERS, json.dumps(handlers)],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        report = json.loads(result.stdout.splitlines()[-1])
+        assert report["missing"] == []
+        # Worthless if the repository or this venv leaked in: only the runtime's own packages may come from there.
+        local = (Path(sys.prefix).resolve(), Path(__file__).resolve().parents[2])
+        runtime_modules = {p.removesuffix(".py") for p in RUNTIME_PACKAGES}
+        leaked = {
+            name: origin
+            for name, origin in report["origins"].items()
+            if origin
+            and any(Path(origin).resolve().is_relative_to(d) for d in local)
+            and name.split(".")[0] not in runtime_modules
+        }
+        assert leaked == {}

@@ -1,0 +1,420 @@
+"""The EKS worker fleet: its Kubernetes manifests against the schemas, and the synthesized WorkersStack."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+from aws_cdk import App, Aspects, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Annotations, Match, Template
+from cdk_nag import AwsSolutionsChecks
+from keda_crd_schemas import SCHEMAS
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs import worker_manifests as m
+from stacks.constructs.worker_fleet import REPO_ROOT
+from stacks.nag import apply_nag
+from stacks.workers_stack import WorkersStack
+
+K8S_VERSION = EnvironmentConfig(name="test").kubernetes_version + ".0"
+TOKEN = "${Token}"  # stands in for CloudFormation references inside synthesized manifests
+
+
+def settings(**overrides: Any) -> m.WorkerManifestSettings:
+    values: dict[str, Any] = {
+        "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/worker:abc",
+        "table_name": "tasklane-test-table",
+        "queue_url": "https://sqs.eu-west-1.amazonaws.com/123456789012/tasklane-test-long",
+        "bucket_name": "tasklane-test-manifests",
+        "region": "eu-west-1",
+        "min_replicas": 1,
+        "max_replicas": 7,
+        "concurrency": 4,
+        "visibility_seconds": 300,
+    }
+    return m.WorkerManifestSettings(**(values | overrides))
+
+
+def all_manifests(s: m.WorkerManifestSettings) -> list[m.Manifest]:
+    return [m.namespace_manifest(s.namespace), m.keda_namespace(), *m.worker_workload(s), *m.worker_autoscaling(s)]
+
+
+def validate(manifest: m.Manifest) -> None:
+    """Built-in kinds against Kubernetes' own OpenAPI schemas (strict: unknown fields fail); KEDA's CRDs,
+    which kubernetes-validate does not ship, against the hand-checked schemas in keda_crd_schemas."""
+    if manifest["apiVersion"].startswith("keda.sh/"):
+        jsonschema.validate(manifest, SCHEMAS[manifest["kind"]])
+    else:
+        kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+
+
+def by_kind(manifests: list[m.Manifest], kind: str) -> m.Manifest:
+    (found,) = [x for x in manifests if x["kind"] == kind]
+    return found
+
+
+# --- manifests, without synthesizing -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind", ["Namespace", "Deployment", "PodDisruptionBudget", "ScaledObject", "TriggerAuthentication"]
+)
+def test_each_manifest_is_valid_for_its_schema(kind: str) -> None:
+    for manifest in [x for x in all_manifests(settings()) if x["kind"] == kind]:
+        validate(manifest)
+
+
+def test_schema_validation_catches_mistakes() -> None:
+    deployment = m.deployment(settings())
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["prot"] = 8080
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(deployment)
+    scaled = m.scaled_object(settings())
+    scaled["spec"]["triggers"][0]["metadata"]["scaleOnInflight"] = "true"
+    with pytest.raises(jsonschema.ValidationError):
+        validate(scaled)
+
+
+def test_worker_pod_probes_grace_and_drain() -> None:
+    pod = m.deployment(settings())["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    # workers/__init__.py: the grace period must cover the drain deadline plus one long poll.
+    drain_and_poll = int(env["WORKER_DRAIN_SECONDS"]) + int(env["WORKER_POLL_WAIT_SECONDS"])
+    assert drain_and_poll < pod["terminationGracePeriodSeconds"] == 600
+    assert env["WORKER_HEALTH_HOST"] == "0.0.0.0"
+    assert env["WORKER_HEALTH_PORT"] == "8080"
+    assert env["WORKER_VISIBILITY_SECONDS"] == "300"
+    assert set(env) >= {"TABLE_NAME", "LONG_QUEUE_URL", "MANIFEST_BUCKET", "AWS_REGION", "WORKER_CONCURRENCY"}
+    assert env["WORKER_CONCURRENCY"] == "4"
+    assert env["LONG_QUEUE_URL"].endswith("/tasklane-test-long")
+    resources = container["resources"]
+    assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
+    assert pod["serviceAccountName"] == "tasklane-worker"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_deployment_leaves_the_replica_count_to_keda() -> None:
+    assert "replicas" not in m.deployment(settings())["spec"]
+
+
+def test_pdb_selects_the_worker_pods() -> None:
+    s = settings()
+    pdb, deployment = m.pod_disruption_budget(s), m.deployment(s)
+    assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def test_scaled_object_scales_the_deployment_on_in_flight_messages() -> None:
+    s = settings(min_replicas=0, max_replicas=9, concurrency=3)
+    scaled, auth = m.scaled_object(s), m.trigger_authentication(s)
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": m.deployment(s)["metadata"]["name"],
+    }
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (0, 9)
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "aws-sqs-queue"
+    assert trigger["metadata"] == {
+        "queueURL": s.queue_url,
+        "awsRegion": "eu-west-1",
+        "queueLength": "3",
+        "scaleOnInFlight": "true",
+    }
+    assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    assert auth["metadata"]["namespace"] == scaled["metadata"]["namespace"]
+    assert auth["spec"]["podIdentity"] == {"provider": "aws", "identityOwner": "keda"}
+    scale_down = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+    assert scale_down["stabilizationWindowSeconds"] >= 300
+    assert scale_down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 60}]
+
+
+@pytest.mark.parametrize(("low", "high"), [(3, 2), (-1, 2), (0, 0)])
+def test_settings_reject_impossible_replica_bounds(low: int, high: int) -> None:
+    with pytest.raises(ValueError, match="replicas"):
+        settings(min_replicas=low, max_replicas=high)
+
+
+# --- the synthesized stack -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Synth:
+    app: App
+    stack: WorkersStack
+    template: Template
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        resources: dict[str, Any] = self.template.to_json()["Resources"]
+        return resources
+
+    def of_type(self, cfn_type: str) -> dict[str, Any]:
+        return {k: r for k, r in self.resources.items() if r["Type"] == cfn_type}
+
+
+def synth(outdir: Path, **config: Any) -> Synth:
+    app = App(outdir=str(outdir))
+    data = Stack(app, "Data")
+    queue = sqs.Queue(data, "LongQueue", enforce_ssl=True)
+    table = dynamodb.Table(
+        data,
+        "Table",
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+    )
+    bucket = s3.Bucket(data, "ManifestBucket", enforce_ssl=True)
+    stack = WorkersStack(
+        app,
+        "Workers",
+        config=EnvironmentConfig(name="test", **config),
+        long_queue=queue,
+        table=table,
+        manifest_bucket=bucket,
+    )
+    Aspects.of(app).add(AwsSolutionsChecks())
+    apply_nag(stack, "workers")
+    return Synth(app, stack, Template.from_stack(stack))
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synth(tmp_path_factory.mktemp("cdk.out"), worker_min_replicas=0, worker_max_replicas=6)
+
+
+def _text(value: Any) -> str:
+    """A CloudFormation string, with every reference in an Fn::Join replaced by TOKEN."""
+    if isinstance(value, str):
+        return value
+    separator, parts = value["Fn::Join"]
+    return str(separator).join(p if isinstance(p, str) else TOKEN for p in parts)
+
+
+def applied_manifests(s: Synth) -> Iterator[tuple[str, list[m.Manifest]]]:
+    for logical_id, resource in s.of_type("Custom::AWSCDK-EKS-KubernetesResource").items():
+        yield logical_id, json.loads(_text(resource["Properties"]["Manifest"]))
+
+
+def applied(s: Synth) -> list[m.Manifest]:
+    return [manifest for _, manifests in applied_manifests(s) for manifest in manifests]
+
+
+def test_no_unsuppressed_nag_errors(synthesized: Synth) -> None:
+    errors = Annotations.from_stack(synthesized.stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert [f"{e.id}: {e.entry.data}" for e in errors] == []
+
+
+def test_cluster_version_logging_and_endpoint(synthesized: Synth) -> None:
+    synthesized.template.has_resource_properties(
+        "Custom::AWSCDK-EKS-Cluster",
+        {
+            "Config": Match.object_like(
+                {
+                    "name": "tasklane-test-workers",
+                    "version": "1.36",
+                    "logging": {
+                        "clusterLogging": [
+                            {
+                                "enabled": True,
+                                "types": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+                            }
+                        ]
+                    },
+                    "resourcesVpcConfig": Match.object_like(
+                        {"endpointPublicAccess": True, "endpointPrivateAccess": True}
+                    ),
+                }
+            )
+        },
+    )
+    synthesized.template.has_resource_properties(
+        "AWS::Logs::LogGroup", {"LogGroupName": "/aws/eks/tasklane-test-workers/cluster", "RetentionInDays": 14}
+    )
+
+
+def test_kubectl_layer_comes_from_the_v36_package(synthesized: Synth) -> None:
+    (layer,) = synthesized.of_type("AWS::Lambda::LayerVersion").values()
+    assert "kubectl" in layer["Properties"]["Description"].lower()
+
+
+def test_managed_node_group(synthesized: Synth) -> None:
+    synthesized.template.resource_count_is("AWS::EKS::Nodegroup", 1)
+    synthesized.template.has_resource_properties(
+        "AWS::EKS::Nodegroup",
+        {
+            "AmiType": "AL2023_x86_64_STANDARD",
+            "InstanceTypes": ["m6i.large"],
+            "ScalingConfig": {"MinSize": 1, "MaxSize": 4, "DesiredSize": 1},
+        },
+    )
+
+
+def _policy_of_service_account(s: Synth, name: str) -> list[dict[str, Any]]:
+    """The statements of the IAM role that the ServiceAccount `name` is annotated with (IRSA)."""
+    marker = f'"kind":"ServiceAccount","metadata":{{"name":"{name}"'
+    (parts,) = [
+        r["Properties"]["Manifest"]["Fn::Join"][1]
+        for r in s.of_type("Custom::AWSCDK-EKS-KubernetesResource").values()
+        if marker in json.dumps(r["Properties"]["Manifest"]).replace('\\"', '"')
+    ]
+    (role_id,) = {p["Fn::GetAtt"][0] for p in parts if isinstance(p, dict) and "Fn::GetAtt" in p}
+    assert s.resources[role_id]["Type"] == "AWS::IAM::Role"
+    return [
+        statement
+        for policy in s.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _imports(resources: Any) -> set[str]:
+    """The exports of the Data stack that a statement's resources refer to."""
+    text = json.dumps(resources)
+    return set(re.findall(r'"Fn::ImportValue": "Data:ExportsOutputFnGetAtt(\w+?)[0-9A-F]{8}Arn', text))
+
+
+def test_worker_role_reaches_only_its_queue_table_and_bucket(synthesized: Synth) -> None:
+    statements = _policy_of_service_account(synthesized, "tasklane-worker")
+    actions: set[str] = set()
+    for statement in statements:
+        resources = statement["Resource"]
+        assert "*" not in (resources if isinstance(resources, list) else [resources])
+        assert _imports(resources) <= {"LongQueue", "Table", "ManifestBucket"}, statement
+        assert _imports(resources), statement
+        actions |= set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    assert {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"} <= actions
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= actions
+    assert "s3:GetObject*" in actions
+    assert not {a for a in actions if a.startswith("s3:Put") or a.startswith("s3:Delete") or a == "sqs:SendMessage"}
+
+
+def test_keda_operator_role_only_reads_queue_attributes(synthesized: Synth) -> None:
+    statements = _policy_of_service_account(synthesized, "keda-operator")
+    assert [(s["Action"], _imports(s["Resource"])) for s in statements] == [("sqs:GetQueueAttributes", {"LongQueue"})]
+
+
+def test_keda_is_installed_from_its_pinned_chart(synthesized: Synth) -> None:
+    synthesized.template.has_resource_properties(
+        "Custom::AWSCDK-EKS-HelmChart",
+        {
+            "Chart": "keda",
+            "Repository": "https://kedacore.github.io/charts",
+            "Version": m.KEDA_CHART_VERSION,
+            "Namespace": "keda",
+            "Release": "keda",
+            "Wait": True,
+            "Values": json.dumps(m.keda_chart_values(), separators=(",", ":")),
+        },
+    )
+    assert re.fullmatch(r"\d+\.\d+\.\d+", m.KEDA_CHART_VERSION)
+
+
+def test_manifests_are_applied_valid_and_in_order(synthesized: Synth) -> None:
+    kinds_by_resource = {
+        logical_id: [x["kind"] for x in manifests] for logical_id, manifests in applied_manifests(synthesized)
+    }
+    applied_kinds = [kind for kinds in kinds_by_resource.values() for kind in kinds]
+    for kind in ["Deployment", "PodDisruptionBudget", "ScaledObject", "TriggerAuthentication"]:
+        assert applied_kinds.count(kind) == 1, kind
+    for manifest in applied(synthesized):
+        if manifest["kind"] in ("ServiceAccount", "ConfigMap"):
+            continue  # written by CDK itself, not by this project
+        validate(manifest)
+
+    def logical_id_of(kind: str) -> str:
+        (found,) = [lid for lid, kinds in kinds_by_resource.items() if kind in kinds]
+        return found
+
+    depends = {k: set(r.get("DependsOn", [])) for k, r in synthesized.resources.items()}
+    (chart_id,) = synthesized.of_type("Custom::AWSCDK-EKS-HelmChart")
+    assert {chart_id, logical_id_of("Deployment")} <= depends[logical_id_of("ScaledObject")]
+
+
+def test_synthesized_scaled_object_uses_config_and_queue(synthesized: Synth) -> None:
+    scaled = by_kind(applied(synthesized), "ScaledObject")
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (0, 6)
+    metadata = scaled["spec"]["triggers"][0]["metadata"]
+    assert metadata["queueURL"] == TOKEN
+    assert metadata["awsRegion"] == TOKEN
+    deployment = by_kind(applied(synthesized), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"].endswith(TOKEN) or TOKEN in container["image"]
+
+
+def test_image_asset_needs_no_docker_at_synth(synthesized: Synth) -> None:
+    outdir = Path(synthesized.app.outdir)
+    assets = json.loads((outdir / "Workers.assets.json").read_text())
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "workers/Dockerfile"
+    staged = {p.name for p in (outdir / image["source"]["directory"]).iterdir()}
+    assert staged <= {"workers", "tasklane", "requirements-worker.txt", ".dockerignore"}
+    assert {"workers", "tasklane"} <= staged
+
+
+def test_private_endpoint_and_restricted_public_cidrs(tmp_path: Path) -> None:
+    private = synth(tmp_path / "private", eks_public_endpoint=False)
+    private.template.has_resource_properties(
+        "Custom::AWSCDK-EKS-Cluster",
+        {
+            "Config": Match.object_like(
+                {
+                    "resourcesVpcConfig": Match.object_like(
+                        {"endpointPublicAccess": False, "endpointPrivateAccess": True}
+                    )
+                }
+            )
+        },
+    )
+    restricted = synth(tmp_path / "restricted", eks_public_access_cidrs=["203.0.113.0/24"])
+    restricted.template.has_resource_properties(
+        "Custom::AWSCDK-EKS-Cluster",
+        {
+            "Config": Match.object_like(
+                {"resourcesVpcConfig": Match.object_like({"publicAccessCidrs": ["203.0.113.0/24"]})}
+            )
+        },
+    )
+
+
+def test_unsupported_kubernetes_version_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="kubectl layer"):
+        synth(tmp_path, kubernetes_version="1.29")
+
+
+# --- the image ------------------------------------------------------------------------------------------------
+
+
+def test_dockerfile_is_multi_stage_non_root_and_checks_liveness() -> None:
+    dockerfile = (REPO_ROOT / "workers" / "Dockerfile").read_text()
+    lines = [line.strip() for line in dockerfile.replace("\\\n", " ").splitlines()]
+    instructions = [line for line in lines if line and not line.startswith("#")]
+    starts = [i for i, line in enumerate(instructions) if line.startswith("FROM ")]
+    assert len(starts) >= 2
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.12-slim", dockerfile, re.MULTILINE)
+    final = instructions[starts[-1] :]
+    users = [line for line in final if line.startswith("USER ")]
+    assert users and not re.match(r"USER (root|0)\b", users[-1])
+    (healthcheck,) = [line for line in final if line.startswith("HEALTHCHECK")]
+    assert "urllib" in healthcheck and "http://127.0.0.1:8080/healthz" in healthcheck
+    assert not [line for line in final if re.search(r"\b(curl|apt-get|gcc|build-essential|pip install)\b", line)]
+    assert final[-1] == 'CMD ["python", "-m", "workers"]'
+
+
+def test_dockerignore_keeps_the_build_context_small() -> None:
+    ignored = set((REPO_ROOT / ".dockerignore").read_text().split())
+    assert {".venv", "node_modules", "cdk.out", "build", ".local", "web", "tests", ".git"} <= ignored

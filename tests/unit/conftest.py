@@ -1,0 +1,127 @@
+"""Unit-test fixtures: fake AWS credentials, no network, moto-backed adapters and in-memory fakes.
+
+Every test runs with AWS_ENDPOINT_URL (and the per-service variants) removed, fake credentials in
+us-east-1, the cached boto3 clients cleared, and IP sockets refused, so nothing can reach the embedded
+AWS on 127.0.0.1:4566 or the real one. moto answers in-process and needs no socket.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
+from tasklane.aws import clients
+from tasklane.aws.dynamodb_store import DynamoJobStore
+from tasklane.aws.s3_manifests import S3ManifestStore
+
+REGION = "us-east-1"
+TABLE = "tasklane-jobs-test"
+BUCKET = "tasklane-manifests-test"
+
+
+@pytest.fixture(autouse=True)
+def offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+    real_connect = socket.socket.connect
+
+    def refuse_ip(sock: socket.socket, address: Any) -> Any:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise RuntimeError(f"unit tests must not open network connections (tried {address!r})")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", refuse_ip)
+    clients.client.cache_clear()
+    yield
+    clients.client.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def boto_clients() -> dict[str, Any]:
+    """boto3 clients are slow to build; moto intercepts every client while a mock is active, and refuses
+    nothing outside one (the socket guard above does), so one client per service serves the session."""
+    return {}
+
+
+def _client(clients_by_service: dict[str, Any], service: str) -> Any:
+    if service not in clients_by_service:
+        clients_by_service[service] = boto3.client(service, region_name=REGION)
+    return clients_by_service[service]
+
+
+@pytest.fixture
+def aws(boto_clients: dict[str, Any]) -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def ddb(aws: None, boto_clients: dict[str, Any]) -> Any:
+    return _client(boto_clients, "dynamodb")
+
+
+@pytest.fixture
+def table(ddb: Any) -> str:
+    ddb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-tenant",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return TABLE
+
+
+@pytest.fixture
+def store(table: str, ddb: Any) -> DynamoJobStore:
+    return DynamoJobStore(table, ddb)
+
+
+@pytest.fixture
+def s3(aws: None, boto_clients: dict[str, Any]) -> Any:
+    client = _client(boto_clients, "s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture
+def manifests(s3: Any) -> S3ManifestStore:
+    return S3ManifestStore(BUCKET, s3)
+
+
+@pytest.fixture
+def sqs(aws: None, boto_clients: dict[str, Any]) -> Any:
+    return _client(boto_clients, "sqs")
+
+
+@pytest.fixture
+def sfn(aws: None, boto_clients: dict[str, Any]) -> Any:
+    return _client(boto_clients, "stepfunctions")

@@ -1,0 +1,172 @@
+"""The workflow's steps as Lambda functions, over DynamoDB, S3, SQS and Step Functions on moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import BUCKET
+from fakes import RecordingWorkflow, Spy
+from lambda_events import FakeLambdaContext
+
+from lambdas.orchestrator import handlers
+from tasklane.aws.dynamodb_store import DynamoJobStore
+from tasklane.aws.s3_manifests import S3ManifestStore
+from tasklane.aws.stepfunctions import StepFunctionsResumer
+from tasklane.completion import record_outcomes
+from tasklane.execution import OutcomeKind, TaskOutcome
+from tasklane.models import Job, JobSpec, JobStatus, Runtime, TaskMessage, TaskSpec, task_id_for
+
+NOW = "2026-01-01T00:00:00.000Z"
+CTX = FakeLambdaContext()
+
+
+@pytest.fixture
+def queues(sqs: Any) -> dict[str, str]:
+    return {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("short", "long")}
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, table: str, manifests: S3ManifestStore, queues: dict[str, str]
+) -> Iterator[None]:
+    monkeypatch.setenv("TABLE_NAME", table)
+    monkeypatch.setenv("MANIFEST_BUCKET", BUCKET)
+    monkeypatch.setenv("SHORT_QUEUE_URL", queues["short"])
+    monkeypatch.setenv("LONG_QUEUE_URL", queues["long"])
+    handlers.settings.cache_clear()
+    handlers.store.cache_clear()
+    yield
+    handlers.settings.cache_clear()
+    handlers.store.cache_clear()
+
+
+@pytest.fixture
+def resumer(monkeypatch: pytest.MonkeyPatch) -> RecordingWorkflow:
+    """The step builds its StepFunctionsResumer when it needs one; hand it a recording fake instead."""
+    fake = RecordingWorkflow()
+    monkeypatch.setattr(handlers, "StepFunctionsResumer", lambda: fake)
+    return fake
+
+
+def create_job(store: DynamoJobStore, manifests: S3ManifestStore, runtimes: list[Runtime], job_id: str = "job1",
+               status: JobStatus = JobStatus.PENDING) -> None:
+    spec = JobSpec(name="n", tasks=[TaskSpec(type="echo", payload={"i": i}, runtime=r) for i, r in enumerate(runtimes)])
+    manifests.put(job_id, spec)
+    store.create_job(Job(job_id=job_id, tenant="t", name="n", status=status, created_at=NOW, updated_at=NOW,
+                         total=len(runtimes), remaining=len(runtimes)))
+
+
+def drain(sqs: Any, url: str) -> list[TaskMessage]:
+    messages: list[TaskMessage] = []
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        messages += [TaskMessage.model_validate_json(m["Body"]) for m in got]
+    return messages
+
+
+def test_mark_running_moves_a_pending_job_once(env: None, store: DynamoJobStore, manifests: S3ManifestStore) -> None:
+    create_job(store, manifests, [Runtime.LAMBDA])
+    assert handlers.mark_running({"job_id": "job1"}, CTX) == {"job_id": "job1"}
+    assert store.get_job("job1").status is JobStatus.RUNNING  # type: ignore[union-attr]
+    store.set_job_status("job1", JobStatus.CANCELLED, only_from=(JobStatus.RUNNING,))
+    handlers.mark_running({"job_id": "job1"}, CTX)  # a retried step does not undo a cancellation
+    assert store.get_job("job1").status is JobStatus.CANCELLED  # type: ignore[union-attr]
+
+
+def test_dispatch_tasks_sends_each_task_to_its_runtimes_queue(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, sqs: Any, queues: dict[str, str]
+) -> None:
+    create_job(store, manifests, [Runtime.LAMBDA, Runtime.EKS, Runtime.LAMBDA])
+    assert handlers.dispatch_tasks({"job_id": "job1"}, CTX) == {"job_id": "job1", "sent": 3}
+    short, long = drain(sqs, queues["short"]), drain(sqs, queues["long"])
+    assert sorted(m.task_id for m in short) == [task_id_for(0), task_id_for(2)]
+    assert [m.task_id for m in long] == [task_id_for(1)]
+    assert store.dispatch_cursor("job1") == (3, 3)
+    assert len(store.list_tasks("job1", status=None, limit=10, next_token=None).items) == 3
+    # a retried step sends nothing more
+    assert handlers.dispatch_tasks({"job_id": "job1"}, CTX)["sent"] == 0
+
+
+def test_wait_for_tasks_resumes_at_once_when_no_task_remains(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, resumer: RecordingWorkflow
+) -> None:
+    # Given a job whose tasks all finished before the workflow reached its wait
+    create_job(store, manifests, [])
+    # When the wait step saves its token
+    assert handlers.wait_for_tasks({"job_id": "job1", "task_token": "tok-0"}, CTX) == {"job_id": "job1"}
+    # Then it resumed the execution itself, and used up the one claim
+    assert resumer.resumed == [("tok-0", {"job_id": "job1"})]
+    assert store.claim_resume("job1") is None
+
+
+def test_wait_for_tasks_leaves_the_token_for_the_last_finisher(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, resumer: RecordingWorkflow, sqs: Any
+) -> None:
+    # Given a dispatched job of two tasks
+    create_job(store, manifests, [Runtime.LAMBDA, Runtime.LAMBDA])
+    handlers.dispatch_tasks({"job_id": "job1"}, CTX)
+    # When the wait step runs while tasks remain, Then it does not resume
+    handlers.wait_for_tasks({"job_id": "job1", "task_token": "tok-1"}, CTX)
+    assert resumer.resumed == []
+    # And the commit of the last task resumes it, exactly once
+    done = [TaskOutcome("job1", task_id_for(i), 1, OutcomeKind.SUCCEEDED, result=i) for i in range(2)]
+    record_outcomes(done[:1], store, resumer)
+    assert resumer.resumed == []
+    record_outcomes(done[1:], store, resumer)
+    record_outcomes(done[1:], store, resumer)  # a duplicate delivery
+    handlers.wait_for_tasks({"job_id": "job1", "task_token": "tok-1"}, CTX)  # a retried wait step
+    assert resumer.resumed == [("tok-1", {"job_id": "job1"})]
+
+
+def test_wait_for_tasks_resumes_through_step_functions(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, sfn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real resumer over moto's Step Functions (which accepts any token): SendTaskSuccess is sent once
+    spy = Spy(sfn)
+    monkeypatch.setattr(handlers, "StepFunctionsResumer", lambda: StepFunctionsResumer(spy))
+    create_job(store, manifests, [])
+    handlers.wait_for_tasks({"job_id": "job1", "task_token": "tok-sfn"}, CTX)
+    handlers.wait_for_tasks({"job_id": "job1", "task_token": "tok-sfn"}, CTX)
+    calls = spy.named("send_task_success")
+    assert len(calls) == 1
+    assert calls[0]["taskToken"] == "tok-sfn"
+    assert json.loads(calls[0]["output"]) == {"job_id": "job1"}
+
+
+def test_wait_for_tasks_with_the_default_resumer_does_not_fail(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, sfn: Any
+) -> None:
+    create_job(store, manifests, [])
+    assert handlers.wait_for_tasks({"job_id": "job1", "task_token": "tok"}, CTX) == {"job_id": "job1"}
+    assert store.claim_resume("job1") is None
+
+
+def test_a_step_with_bad_input_raises(env: None) -> None:
+    with pytest.raises(ValueError, match="task_token"):
+        handlers.wait_for_tasks({"job_id": "job1"}, CTX)
+
+
+@pytest.mark.parametrize(
+    ("succeeded", "failed", "tolerated", "status"),
+    [(3, 0, 0.0, "SUCCEEDED"), (2, 1, 0.0, "FAILED"), (2, 1, 50.0, "SUCCEEDED")],
+)
+def test_finalize_sets_the_status_the_counts_earn(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, succeeded: int, failed: int, tolerated: float,
+    status: str,
+) -> None:
+    store.create_job(Job(job_id="job1", tenant="t", name="n", status=JobStatus.RUNNING, created_at=NOW, updated_at=NOW,
+                         total=3, remaining=3, tolerated_failure_percentage=tolerated))
+    manifests.put("job1", JobSpec(name="n", tasks=[TaskSpec(type="echo", runtime=Runtime.LAMBDA)] * 3))
+    handlers.dispatch_tasks({"job_id": "job1"}, CTX)
+    kinds = [OutcomeKind.SUCCEEDED] * succeeded + [OutcomeKind.FAILED] * failed
+    store.record_outcomes("job1", [TaskOutcome("job1", task_id_for(i), 1, k) for i, k in enumerate(kinds)])
+
+    result = handlers.finalize({"job_id": "job1"}, CTX)
+
+    assert result == {
+        "job_id": "job1", "status": status,
+        "counts": {"total": 3, "pending": 0, "running": 0, "succeeded": succeeded, "failed": failed, "cancelled": 0},
+    }
+    assert store.get_job("job1").status == status  # type: ignore[union-attr]

@@ -1,0 +1,219 @@
+"""The short-task runner: one SQS batch in, outcomes committed once, retries and bad records reported."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fakes import RecordingWorkflow, Spy
+from lambda_events import FakeLambdaContext, sqs_record
+
+from lambdas.runner import handler as runner_handler
+from lambdas.runner.handler import run_batch
+from tasklane.aws.dynamodb_store import DynamoJobStore
+from tasklane.aws.sqs_queue import SqsTaskQueue
+from tasklane.builtin_tasks import echo
+from tasklane.errors import RetryTaskAfter
+from tasklane.models import Job, JobStatus, Runtime, TaskMessage, TaskRecord, TaskStatus, task_id_for
+from tasklane.registry import TaskContext, TaskRegistry
+from tasklane.running import TaskRunner
+
+NOW = "2026-01-01T00:00:00.000Z"
+THROTTLE_SECONDS = 120
+
+
+def make_registry() -> TaskRegistry:
+    reg = TaskRegistry()
+    reg.task("echo")(echo)
+
+    @reg.task("throttled")
+    def throttled(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        if ctx.attempt <= payload.get("fail_times", 0):
+            raise RetryTaskAfter(THROTTLE_SECONDS, "throttled by the downstream API")
+        return {"attempt": ctx.attempt}
+
+    return reg
+
+
+@pytest.fixture
+def queue_url(sqs: Any) -> str:
+    return str(sqs.create_queue(QueueName="tasklane-short", Attributes={"VisibilityTimeout": "30"})["QueueUrl"])
+
+
+@pytest.fixture
+def sqs_spy(sqs: Any) -> Spy:
+    return Spy(sqs)
+
+
+@pytest.fixture
+def resumer() -> RecordingWorkflow:
+    return RecordingWorkflow()
+
+
+@pytest.fixture
+def task_runner(store: DynamoJobStore, queue_url: str, sqs_spy: Spy, resumer: RecordingWorkflow) -> TaskRunner:
+    return TaskRunner(store=store, resumer=resumer, retries=SqsTaskQueue(queue_url, sqs_spy), registry=make_registry())
+
+
+def make_job(store: DynamoJobStore, specs: list[tuple[str, dict[str, Any]]], job_id: str = "job1") -> None:
+    store.create_job(Job(job_id=job_id, tenant="t", name="n", status=JobStatus.RUNNING, created_at=NOW,
+                         updated_at=NOW, total=len(specs), remaining=len(specs)))
+    store.write_tasks(job_id, [
+        TaskRecord(job_id=job_id, task_id=task_id_for(i), index=i, type=t, runtime=Runtime.LAMBDA,
+                   status=TaskStatus.PENDING, payload=p, created_at=NOW, updated_at=NOW)
+        for i, (t, p) in enumerate(specs)
+    ], len(specs))
+
+
+def body(index: int, task_type: str, payload: dict[str, Any] | None = None, job_id: str = "job1") -> str:
+    message = TaskMessage(job_id=job_id, task_id=task_id_for(index), type=task_type, payload=payload or {})
+    return message.model_dump_json()
+
+
+def deliver(sqs: Any, queue_url: str, bodies: list[str]) -> list[dict[str, Any]]:
+    """Put bodies on the moto queue and receive them, so receipt handles are real; returns Lambda records."""
+    for b in bodies:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=b)
+    received: list[dict[str, Any]] = []
+    while len(received) < len(bodies):
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        assert got.get("Messages"), "moto lost a message"
+        received += got["Messages"]
+    by_body = {m["Body"]: m for m in received}
+    return [
+        sqs_record(b, message_id=m["MessageId"], receive_count=int(m["Attributes"]["ApproximateReceiveCount"]),
+                   receipt_handle=m["ReceiptHandle"])
+        for b, m in ((b, by_body[b]) for b in bodies)
+    ]
+
+
+def counters(store: DynamoJobStore) -> dict[str, int]:
+    job = store.get_job("job1")
+    assert job is not None
+    return {"remaining": job.remaining, "running": job.running, "succeeded": job.succeeded, "failed": job.failed}
+
+
+def failures(response: dict[str, Any]) -> list[str]:
+    return sorted(f["itemIdentifier"] for f in response["batchItemFailures"])
+
+
+def test_a_mixed_batch(
+    store: DynamoJobStore, task_runner: TaskRunner, sqs: Any, sqs_spy: Spy, queue_url: str, resumer: RecordingWorkflow
+) -> None:
+    # Given a job of two tasks and a batch with: a success, a task that asks to be retried, a body that
+    # is not JSON, and a duplicate delivery of the success in the same batch
+    make_job(store, [("echo", {"n": 1}), ("throttled", {"fail_times": 1})])
+    success, retry = deliver(sqs, queue_url, [body(0, "echo", {"n": 1}), body(1, "throttled", {"fail_times": 1})])
+    garbage = sqs_record("{not json", message_id="garbage-1")
+    duplicate = sqs_record(success["body"], message_id="dup-of-success", receive_count=1)
+
+    # When the batch runs
+    response = run_batch([success, retry, garbage, duplicate], task_runner, FakeLambdaContext())  # type: ignore[arg-type]
+
+    # Then the retry and the garbage are reported, the success and its duplicate are not
+    assert failures(response) == sorted([retry["messageId"], "garbage-1"])
+    # And the retry was hidden for the delay the task asked for
+    assert sqs_spy.named("change_message_visibility") == [
+        {"QueueUrl": queue_url, "ReceiptHandle": retry["receiptHandle"], "VisibilityTimeout": THROTTLE_SECONDS}
+    ]
+    assert sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages") is None
+    # And the success counted once; the retried task waits, PENDING, with its attempt recorded
+    assert counters(store) == {"remaining": 1, "running": 0, "succeeded": 1, "failed": 0}
+    first = store.get_task("job1", task_id_for(0))
+    second = store.get_task("job1", task_id_for(1))
+    assert first is not None and (first.status, first.result) == (TaskStatus.SUCCEEDED, {"n": 1})
+    assert second is not None and (second.status, second.attempts) == (TaskStatus.PENDING, 1)
+    assert resumer.resumed == []
+
+
+def test_the_last_task_resumes_the_workflow_once_and_later_duplicates_are_ignored(
+    store: DynamoJobStore, task_runner: TaskRunner, sqs_spy: Spy, resumer: RecordingWorkflow
+) -> None:
+    # Given a one-task job whose workflow waits on a token
+    make_job(store, [("echo", {"n": 1})])
+    store.save_resume_token("job1", "tok-1")
+    record = sqs_record(body(0, "echo", {"n": 1}), message_id="m1")
+
+    # When it runs, Then nothing is reported and the workflow is resumed
+    assert run_batch([record], task_runner, None) == {"batchItemFailures": []}
+    assert resumer.resumed == [("tok-1", {"job_id": "job1"})]
+
+    # When SQS delivers it again (a later batch), Then it is not reported, not counted, not resumed again
+    again = sqs_record(record["body"], message_id="m1", receive_count=2)
+    assert run_batch([again], task_runner, None) == {"batchItemFailures": []}
+    assert counters(store) == {"remaining": 0, "running": 0, "succeeded": 1, "failed": 0}
+    assert resumer.resumed == [("tok-1", {"job_id": "job1"})]
+    assert sqs_spy.named("change_message_visibility") == []
+
+
+def test_a_retry_that_was_already_recorded_is_not_scheduled_again(
+    store: DynamoJobStore, task_runner: TaskRunner, sqs: Any, sqs_spy: Spy, queue_url: str
+) -> None:
+    # Given attempt 1 of a task asked for a retry, which was committed and scheduled
+    make_job(store, [("throttled", {"fail_times": 5})])
+    (first,) = deliver(sqs, queue_url, [body(0, "throttled", {"fail_times": 5})])
+    assert failures(run_batch([first], task_runner, None)) == [first["messageId"]]
+    assert len(sqs_spy.named("change_message_visibility")) == 1
+    # When a duplicate of attempt 1 arrives
+    duplicate = sqs_record(first["body"], message_id="dup", receive_count=1)
+    response = run_batch([duplicate], task_runner, None)
+    # Then it is dropped: not reported, not hidden again, not recorded twice
+    assert response == {"batchItemFailures": []}
+    assert len(sqs_spy.named("change_message_visibility")) == 1
+    task = store.get_task("job1", task_id_for(0))
+    assert task is not None and (task.status, task.attempts, len(task.history)) == (TaskStatus.PENDING, 1, 1)
+    assert counters(store) == {"remaining": 1, "running": 0, "succeeded": 0, "failed": 0}
+
+
+def test_a_retried_task_succeeds_on_its_next_delivery(
+    store: DynamoJobStore, task_runner: TaskRunner, sqs: Any, queue_url: str, resumer: RecordingWorkflow
+) -> None:
+    # Given a one-task job whose task fails its first attempt, and a workflow waiting on it
+    make_job(store, [("throttled", {"fail_times": 1})])
+    store.save_resume_token("job1", "tok-9")
+    (first,) = deliver(sqs, queue_url, [body(0, "throttled", {"fail_times": 1})])
+    assert failures(run_batch([first], task_runner, None)) == [first["messageId"]]
+    # When SQS delivers it a second time, Then it succeeds, finishes the job and resumes the workflow
+    second = sqs_record(first["body"], message_id=first["messageId"], receive_count=2)
+    assert run_batch([second], task_runner, None) == {"batchItemFailures": []}
+    task = store.get_task("job1", task_id_for(0))
+    assert task is not None and (task.status, task.attempts, task.result) == (TaskStatus.SUCCEEDED, 2, {"attempt": 2})
+    assert counters(store) == {"remaining": 0, "running": 0, "succeeded": 1, "failed": 0}
+    assert resumer.resumed == [("tok-9", {"job_id": "job1"})]
+
+
+def test_the_last_attempt_fails_the_task_and_is_not_reported(store: DynamoJobStore, task_runner: TaskRunner) -> None:
+    make_job(store, [("throttled", {"fail_times": 9})])
+    last = sqs_record(body(0, "throttled", {"fail_times": 9}), message_id="m", receive_count=3)
+    assert run_batch([last], task_runner, None) == {"batchItemFailures": []}
+    assert counters(store) == {"remaining": 0, "running": 0, "succeeded": 0, "failed": 1}
+
+
+def test_a_commit_that_fails_fails_the_whole_batch(store: DynamoJobStore, task_runner: TaskRunner) -> None:
+    # A store error after the batch ran raises, so the event source mapping hands every message back
+    make_job(store, [("echo", {})])
+
+    def broken(job_id: str, outcomes: list[Any]) -> Any:
+        raise ConnectionError("dynamodb unreachable")
+
+    task_runner.store.record_outcomes = broken  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        run_batch([sqs_record(body(0, "echo"), "m")], task_runner, None)
+
+
+def test_lambda_handler_wires_the_runner_from_its_environment(
+    monkeypatch: pytest.MonkeyPatch, store: DynamoJobStore, table: str, queue_url: str, sfn: Any
+) -> None:
+    # Given the runner's settings in its environment and a job of one echo task
+    monkeypatch.setenv("TABLE_NAME", table)
+    monkeypatch.setenv("SHORT_QUEUE_URL", queue_url)
+    monkeypatch.setattr(runner_handler, "_runner", None)
+    make_job(store, [("echo", {"n": 3})])
+    # When the deployed entry point gets an SQS event
+    event = {"Records": [sqs_record(body(0, "echo", {"n": 3}), "m1")]}
+    response = runner_handler.lambda_handler(event, FakeLambdaContext())
+    # Then the task ran with the built-in registry and was recorded
+    assert response == {"batchItemFailures": []}
+    task = store.get_task("job1", task_id_for(0))
+    assert task is not None and task.result == {"n": 3}
+    monkeypatch.setattr(runner_handler, "_runner", None)
