@@ -144,10 +144,11 @@ def deploy(ministack_pid: int) -> dict[str, dict[str, str]]:
     subprocess.run(["npx", "cdk", "synth", "--quiet", "-c", f"env={ENV_NAME}"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     wanted = {"ministack_pid": ministack_pid, "assembly": _assembly_hash()}
-    if DEPLOYED.exists():
-        recorded = json.loads(DEPLOYED.read_text())
-        if {k: recorded.get(k) for k in wanted} == wanted:
-            return dict(recorded["outputs"])
+    recorded = json.loads(DEPLOYED.read_text()) if DEPLOYED.exists() else {}
+    if {k: recorded.get(k) for k in wanted} == wanted:
+        return dict(recorded["outputs"])
+    # The same emulator keeps its data across redeploys, and so its tenants.
+    kept = {"tenants": recorded["tenants"]} if recorded.get("ministack_pid") == ministack_pid and "tenants" in recorded else {}
     outputs_file = LOCAL / "outputs.json"
     log = LOGS / "deploy.log"
     with open(log, "ab") as out:
@@ -161,7 +162,7 @@ def deploy(ministack_pid: int) -> dict[str, dict[str, str]]:
     if result.returncode != 0:
         raise typer.Exit(_fail(f"deploy failed; see {log}"))
     outputs = json.loads(outputs_file.read_text())
-    DEPLOYED.write_text(json.dumps({**wanted, "outputs": outputs}, indent=2))
+    DEPLOYED.write_text(json.dumps({**wanted, "outputs": outputs, **kept}, indent=2))
     return dict(outputs)
 
 

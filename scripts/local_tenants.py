@@ -6,6 +6,7 @@ knows the exact headers to send as each tenant.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Any
 
@@ -30,16 +31,18 @@ def issue_local_tenants(endpoints: dict[str, Any], region: str) -> dict[str, Any
     for tenant in LOCAL_TENANTS:
         _, secret = issue_api_key(tenant, f"{tenant} local key", keys)
         username, password = f"{tenant}-operator", local_password()
-        cognito.admin_create_user(
-            UserPoolId=endpoints["user_pool_id"],
-            Username=username,
-            UserAttributes=[
-                {"Name": "custom:tenant", "Value": tenant},
-                {"Name": "email", "Value": f"{username}@example.com"},
-                {"Name": "email_verified", "Value": "true"},
-            ],
-            MessageAction="SUPPRESS",
-        )
+        # An emulator that outlived its deployment record already has the user: only its password is new.
+        with contextlib.suppress(cognito.exceptions.UsernameExistsException):
+            cognito.admin_create_user(
+                UserPoolId=endpoints["user_pool_id"],
+                Username=username,
+                UserAttributes=[
+                    {"Name": "custom:tenant", "Value": tenant},
+                    {"Name": "email", "Value": f"{username}@example.com"},
+                    {"Name": "email_verified", "Value": "true"},
+                ],
+                MessageAction="SUPPRESS",
+            )
         cognito.admin_set_user_password(
             UserPoolId=endpoints["user_pool_id"], Username=username, Password=password, Permanent=True
         )

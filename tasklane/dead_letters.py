@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 UNROUTED_TENANT = "_unrouted"
 _MASKS = [
     (re.compile(r"'[^']*'|\"[^\"]*\""), "'…'"),
-    (re.compile(r"\b[0-9a-f]{8,}\b|\b[0-9a-f-]{36}\b", re.I), "<id>"),
+    # A UUID first: its first group alone is 8 hex digits, which the next alternative would mask on its own.
+    (re.compile(r"\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b|\b[0-9a-f]{8,}\b", re.I), "<id>"),
     (re.compile(r"\d+(\.\d+)?"), "<n>"),
 ]
 

@@ -33,6 +33,8 @@ def send_records(records: list[TaskRecord], tenant: str, windowed: bool, queues:
 
 def release(job_id: str, tenant: str, finished: int, store: JobStore, queues: dict[Runtime, TaskQueue]) -> int:
     """Send as many of the job's unsent tasks as tasks just finished; returns how many were sent."""
+    if store.stopped_jobs([job_id]):
+        return 0  # a stopping job sends nothing more; its stop step cancels what was never sent
     window = store.claim_window(job_id, finished)
     if not window:
         return 0

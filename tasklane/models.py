@@ -116,6 +116,7 @@ class Job(BaseModel):
         """The final status the job earns once no task remains: its stop reason, or else its counts."""
         if self.stop_reason is StopReason.TIMED_OUT:
             return JobStatus.TIMED_OUT
+        # A cancel that came after every task had ended changes nothing.
         if self.stop_reason is StopReason.CANCELLED and self.cancelled:
             return JobStatus.CANCELLED
         allowed_failures = self.total * self.tolerated_failure_percentage / 100.0

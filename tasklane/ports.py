@@ -71,6 +71,10 @@ class JobStore(Protocol):
         """Record why a live job must stop; None when it is already final or already stopping."""
         ...
 
+    def cancel_unwritten(self, job_id: str) -> int:
+        """Count as cancelled the tasks a stopped dispatch never wrote; returns how many."""
+        ...
+
     def live_tasks(self, job_id: str) -> Iterator[TaskRecord]:
         """Every task still PENDING or RUNNING."""
         ...

@@ -44,8 +44,8 @@ def interrupt_wait(job_id: str, reason: StopReason, store: JobStore, workflow: W
 
 
 def cancel_remaining_tasks(job_id: str, store: JobStore, workflow: WorkflowResumer) -> int:
-    """Cancel every task still PENDING or RUNNING; returns how many this call cancelled."""
-    cancelled = 0
+    """Cancel every task still PENDING or RUNNING, or never written; returns how many this call cancelled."""
+    cancelled = store.cancel_unwritten(job_id)
     batch: list[TaskOutcome] = []
     for task in store.live_tasks(job_id):
         batch.append(

@@ -72,6 +72,32 @@ class JobControl:
                 request = response.get("UnprocessedKeys") or {}
         return stopped
 
+    def cancel_unwritten(self, job_id: str) -> int:
+        """Count as cancelled the tasks a stopped dispatch never wrote; returns how many."""
+        item = self._ddb.get_item(
+            TableName=self.table, Key=job_key(job_id), ConsistentRead=True, ProjectionExpression="written, #t",
+            ExpressionAttributeNames={"#t": "total"},
+        ).get("Item")
+        if item is None:
+            return 0
+        written, total = int(item["written"]["N"]), int(item["total"]["N"])
+        if written >= total:
+            return 0
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=job_key(job_id),
+                UpdateExpression="SET written = :total, updated_at = :now ADD cancelled :n, remaining :minus",
+                ConditionExpression="written = :written",
+                ExpressionAttributeValues={
+                    ":total": av(total), ":written": av(written), ":n": av(total - written),
+                    ":minus": av(written - total), ":now": av(now_iso()),
+                },
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return 0
+        return total - written
+
     def live_tasks(self, job_id: str) -> Iterator[TaskRecord]:
         query: dict[str, Any] = {
             "TableName": self.table,

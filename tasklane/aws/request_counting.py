@@ -2,7 +2,8 @@
 
 Off unless TASKLANE_REQUEST_COUNTS_DIR names a directory. Then every client made by `tasklane.aws.clients`
 counts each HTTP attempt (botocore's `before-send` event, so a retried call counts twice, as AWS bills it)
-and the process keeps `<dir>/<pid>.json` current: at most a second behind while it runs, exact at exit.
+and the process rewrites `<dir>/<pid>.json` after each one (a few microseconds beside a request's
+milliseconds), so a reader can take exact before/after snapshots while the process runs.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ import json
 import os
 import sys
 import threading
-import time
 from collections import Counter
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 COUNTS_DIR_ENV = "TASKLANE_REQUEST_COUNTS_DIR"
-FLUSH_SECONDS = 1.0
 
 
 class RequestCounter:
@@ -29,7 +28,6 @@ class RequestCounter:
         self.path = path
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._flushed_at = 0.0
 
     def watch(self, client: Any) -> Any:
         client.meta.events.register("before-send", self._on_send)
@@ -40,9 +38,13 @@ class RequestCounter:
             return dict(self._counts)
 
     def flush(self) -> None:
+        with self._lock:
+            self._write()
+
+    def _write(self) -> None:
         if self.path is None:
             return
-        body = json.dumps({"pid": os.getpid(), "argv": sys.argv, "counts": self.snapshot()}, sort_keys=True)
+        body = json.dumps({"pid": os.getpid(), "argv": sys.argv, "counts": self._counts}, sort_keys=True)
         partial = self.path.with_suffix(".tmp")
         partial.write_text(body)
         os.replace(partial, self.path)
@@ -50,14 +52,9 @@ class RequestCounter:
     def _on_send(self, event_name: str = "", **_: Any) -> None:
         # "before-send.<service id>.<Operation>"; returning None lets botocore send the request.
         service, operation = [*event_name.split(".", 2), "?", "?"][1:3]
-        now = time.monotonic()
         with self._lock:
             self._counts[f"{service}:{operation}"] += 1
-            due = self.path is not None and now - self._flushed_at >= FLUSH_SECONDS
-            if due:
-                self._flushed_at = now
-        if due:
-            self.flush()
+            self._write()
 
 
 @cache

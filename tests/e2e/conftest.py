@@ -33,3 +33,12 @@ def other_tenant(endpoints: dict[str, Any]) -> Iterator[TasklaneClient]:
     client = tenant_client(endpoints, "globex")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def aws(endpoints: dict[str, Any]) -> Any:
+    """boto3 clients of the embedded AWS, for tests that inject faults or look behind the API."""
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    return lambda service: session.client(service, endpoint_url=endpoints["aws_endpoint_url"])
