@@ -325,6 +325,9 @@ class Worker:
     def _finish_unacknowledged(self, item: _Finished, detail: str) -> None:
         self._heartbeat.release(item.delivery.receipt_handle)
         self._metrics.inc(Counter.INVALID if item.end is _End.INVALID else Counter.ERRORS)
+        if item.end is _End.INVALID:
+            # It will never parse: back at once, so its receives run out and SQS dead-letters it soon.
+            self._hand_back([item.delivery])
         log.warning(
             "message left for redelivery",
             extra={"message_id": item.delivery.message_id, "reason": item.end.value, "detail": detail},

@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
 from tasklane.aws.dynamodb_store import DynamoJobStore
@@ -76,7 +77,12 @@ def run_batch(records: list[dict[str, Any]], task_runner: TaskRunner, context: L
             receipt_handle=record.receipt_handle,
             attempt=int(record.attributes.approximate_receive_count),
         )
-        outcome = task_runner.run(delivery, stopping_jobs=stopping)
+        try:
+            outcome = task_runner.run(delivery, stopping_jobs=stopping)
+        except ValidationError:
+            # It will never parse: back at once, so its receives run out and SQS dead-letters it soon.
+            task_runner.retries.retry_later(record.receipt_handle, 0)
+            raise
         if outcome is not None:
             finals.append(outcome)
 
