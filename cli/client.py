@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -61,8 +62,7 @@ class TasklaneClient:
         return response.json() if response.content else None
 
     def submit(self, job: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return dict(self.request("POST", "jobs", json=job, headers=headers))
+        return dict(self.request("POST", "jobs", json=job, headers=_key_header(idempotency_key)))
 
     def job(self, job_id: str) -> dict[str, Any]:
         return dict(self.request("GET", f"jobs/{job_id}"))
@@ -105,22 +105,39 @@ class TasklaneClient:
         return dict(self.request("POST", f"jobs/{job_id}/retry"))
 
     def submit_large(self, body: bytes, idempotency_key: str | None = None) -> dict[str, Any]:
-        """Submit a job spec too large for one request: PUT it to a presigned S3 URL, then submit by manifest."""
-        upload = dict(self.request("POST", "jobs/uploads"))
+        """Submit a job spec too large for one request: PUT it to a presigned S3 URL, then submit by manifest.
+
+        With an idempotency key, the upload is idempotent too, under a key derived from the job's key and the
+        spec's bytes: resubmitting the same spec reuses the upload (so POST /jobs replays the same job), while a
+        different spec under the same key gets a new upload, and so the API's 409.
+        """
+        upload_key = None
+        if idempotency_key is not None:
+            upload_key = "upload-" + hashlib.sha256(idempotency_key.encode() + b"\0" + body).hexdigest()
+        upload = dict(self.request("POST", "jobs/uploads", headers=_key_header(upload_key)))
         # The presigned URL carries its own credentials: the API's Authorization header must not go to S3.
         with httpx.Client(timeout=max(self._timeout, 300.0), transport=self._transport) as s3:
             response = s3.put(upload["url"], content=body, headers={"Content-Type": "application/json"})
+        manifest = {"manifest": {"upload_id": upload["upload_id"]}}
         if response.is_error:
-            detail = response.text[:300]
-            raise ApiError(response.status_code, "upload_failed", f"uploading the job spec to S3 failed: {detail}")
-        return self.submit({"manifest": {"upload_id": upload["upload_id"]}}, idempotency_key)
+            failed = ApiError(
+                response.status_code, "upload_failed", f"uploading the job spec to S3 failed: {response.text[:300]}"
+            )
+            if idempotency_key is None:
+                raise failed
+            try:  # a replay whose presigned URL has expired: the job may exist already under this key
+                return self.submit(manifest, idempotency_key)
+            except ApiError:
+                raise failed from None
+        return self.submit(manifest, idempotency_key)
 
-    def dead_letters(self, limit: int = 50, next_token: str | None = None) -> dict[str, Any]:
-        return dict(self.request("GET", "dlq", params=_params(limit=limit, next_token=next_token)))
+    def dead_letters(self, limit: int | None = None) -> dict[str, Any]:
+        """The tenant's dead-lettered tasks grouped by error fingerprint: {"groups", "total", "truncated"}."""
+        return dict(self.request("GET", "dlq", params=_params(limit=limit)))
 
-    def redrive(self, selector: dict[str, str]) -> dict[str, Any]:
-        """Send dead-lettered tasks back to their queue; selector holds job_id, fingerprint and/or task_id."""
-        return dict(self.request("POST", "dlq/redrive", json=selector) or {})
+    def redrive(self, selection: dict[str, Any]) -> dict[str, Any]:
+        """Run dead tasks again; selection holds job_id, fingerprint and/or task_ids (and optionally payload)."""
+        return dict(self.request("POST", "dlq/redrive", json=selection))
 
     def wait(self, job_id: str, timeout: float = 300.0, interval: float = 0.5) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -135,3 +152,7 @@ class TasklaneClient:
 
 def _params(**values: Any) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
+
+
+def _key_header(idempotency_key: str | None) -> dict[str, str]:
+    return {"Idempotency-Key": idempotency_key} if idempotency_key else {}

@@ -9,7 +9,6 @@ from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from cli import render
@@ -224,7 +223,7 @@ def watch(ctx: typer.Context, job: JobArg, interval: IntervalOpt = 1.0, timeout:
 def list_jobs(
     ctx: typer.Context,
     status: Annotated[JobStatus | None, typer.Option(case_sensitive=False, help="Only jobs in this status")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="Jobs per page")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="Jobs per page")] = 20,
     next_token: Annotated[str | None, typer.Option(help="The next page, from a previous listing")] = None,
     output: OutputOpt = None,
 ) -> None:
@@ -310,44 +309,52 @@ def retry(ctx: typer.Context, job: JobArg,
 def show_job(s: Session, job: dict[str, Any], what: str) -> None:
     if s.output is Output.json:
         return render.print_json(job)
-    render.console().print(f"job [bold]{job['job_id']}[/] {render.status_markup(job['status'])}: {what}")
+    stopping = f" (stopping: {job['stopping']})" if job.get("stopping") else ""
+    render.console().print(f"job [bold]{job['job_id']}[/] {render.status_markup(job['status'])}{stopping}: {what}")
     return None
 
 
 @dlq_app.command("list")
 def dlq_list(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="Entries per page")] = 50,
-    next_token: Annotated[str | None, typer.Option(help="The next page, from a previous listing")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=10_000, help="Read at most this many dead tasks")] = None,
     output: OutputOpt = None,
 ) -> None:
-    """Dead-lettered tasks, grouped as the API groups them."""
+    """Dead-lettered tasks, grouped by error fingerprint."""
     s = session(ctx, output)
-    page = s.client().dead_letters(limit=limit, next_token=next_token)
+    found = s.client().dead_letters(limit=limit)
     if s.output is Output.json:
-        return render.print_json(page)
-    items = page.get("items") or []
+        return render.print_json(found)
+    groups = found.get("groups") or []
     console = render.console()
-    console.print(render.records_table(items) if items else "the dead-letter queues are empty")
-    if page.get("next_token"):
-        console.print(f"more: jobctl dlq list --next-token {page['next_token']}", soft_wrap=True)
+    if not groups:
+        return console.print("no dead-lettered tasks")
+    console.print(render.dead_letters_table(groups))
+    more = " (truncated: raise --limit)" if found.get("truncated") else ""
+    console.print(f"{found.get('total', 0)} dead tasks in {len(groups)} groups{more}; "
+                  "run them again: jobctl dlq redrive --fingerprint FINGERPRINT", soft_wrap=True)
+    return None
 
 
 @dlq_app.command("redrive")
 def dlq_redrive(
     ctx: typer.Context,
-    job: Annotated[str | None, typer.Option("--job", help="Only this job's dead letters")] = None,
-    fingerprint: Annotated[str | None, typer.Option(help="Only dead letters with this error fingerprint")] = None,
-    task_id: Annotated[str | None, typer.Option("--task", help="Only this task")] = None,
+    job: Annotated[str | None, typer.Option("--job", help="Only this job's dead tasks")] = None,
+    fingerprint: Annotated[str | None, typer.Option(help="Only dead tasks with this error fingerprint")] = None,
+    task_ids: Annotated[list[str] | None, typer.Option("--task", help="Only this task of --job (repeatable)")] = None,
     output: OutputOpt = None,
 ) -> None:
-    """Send dead-lettered tasks back to their queue (at least one of --job, --fingerprint, --task)."""
-    selector = {k: v for k, v in {"job_id": job, "fingerprint": fingerprint, "task_id": task_id}.items() if v}
-    if not selector:
+    """Run dead-lettered tasks again: those matching every one of --job, --fingerprint and --task given."""
+    if not (job or fingerprint or task_ids):
         raise typer.BadParameter("name what to redrive: --job, --fingerprint and/or --task")
+    if task_ids and not job:
+        raise typer.BadParameter("--task names tasks of a job: pass --job too")
+    selection: dict[str, Any] = {"job_id": job, "fingerprint": fingerprint, "task_ids": task_ids}
     s = session(ctx, output)
-    answer = s.client().redrive(selector)
+    report = s.client().redrive({key: value for key, value in selection.items() if value})
     if s.output is Output.json:
-        return render.print_json(answer)
-    rows = [(key, escape(render.short(value))) for key, value in answer.items()]
-    render.console().print(render.key_values(rows) if rows else "redrive requested")
+        return render.print_json(report)
+    console = render.console()
+    for part in render.redrive_report(report):
+        console.print(part)
+    return None

@@ -101,6 +101,10 @@ def job_details(job: dict[str, Any]) -> Table:
         ("created", str(job.get("created_at", ""))),
         ("updated", str(job.get("updated_at", ""))),
     ]
+    if job.get("stopping"):
+        rows[2] = ("status", f"{status_markup(job['status'])} (stopping: {escape(str(job['stopping']))})")
+    if job.get("run"):
+        rows.append(("run", f"{job['run']} (each retry or redrive adds one)"))
     if job.get("metadata"):
         rows.append(("metadata", escape(short(job["metadata"], 200))))
     return key_values(rows)
@@ -152,13 +156,25 @@ def task_details(task: dict[str, Any]) -> list[Table]:
     return [key_values(rows), history] if task.get("history") else [key_values(rows)]
 
 
-def records_table(items: list[dict[str, Any]]) -> Table:
-    """A table of records whose fields the CLI does not know in advance (the dead-letter listing)."""
-    columns: list[str] = []
-    for item in items:
-        columns += [key for key in item if key not in columns]
-    table = Table(*(column.upper() for column in columns), box=None, header_style="bold")
-    for item in items:
-        table.add_row(*(escape(short(item.get(column, ""), 60)) if item.get(column) is not None else ""
-                        for column in columns))
+def dead_letters_table(groups: list[dict[str, Any]]) -> Table:
+    table = Table("FINGERPRINT", "TYPE", "ERROR", "COUNT", "JOBS", "MESSAGE", box=None, header_style="bold")
+    for group in groups:
+        jobs = group.get("job_ids") or []
+        shown = ", ".join(jobs[:2]) + (f" +{len(jobs) - 2}" if len(jobs) > 2 else "")
+        table.add_row(
+            group["fingerprint"], escape(str(group.get("task_type", ""))), escape(str(group.get("error_class", ""))),
+            str(group.get("count", 0)), shown, escape(short(group.get("message", ""), 60)),
+        )
     return table
+
+
+def redrive_report(report: dict[str, Any]) -> list[Any]:
+    runs = ", ".join(f"{job} (run {run})" for job, run in (report.get("runs") or {}).items())
+    parts: list[Any] = [f"redriven: {report.get('redriven', 0)} tasks" + (f" of {runs}" if runs else "")]
+    skipped = report.get("skipped") or []
+    if skipped:
+        table = Table("JOB ID", "TASK ID", "SKIPPED BECAUSE", box=None, header_style="bold")
+        for skip in skipped:
+            table.add_row(skip.get("job_id", ""), skip.get("task_id", ""), escape(short(skip.get("reason", ""))))
+        parts.append(table)
+    return parts

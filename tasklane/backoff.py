@@ -1,4 +1,10 @@
-"""Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter")."""
+"""Exponential backoff with jitter (AWS Architecture Blog, "Exponential Backoff And Jitter").
+
+"Equal jitter": the delay after failed attempt n is drawn from [c/2, c], with c = base * 2^(n-1), capped.
+Full jitter ([0, c]) spreads retries as well but lets a later retry come sooner than an earlier one;
+equal jitter keeps the spread across tasks while each task's delays grow, which is what an operator
+reading a task's attempt history expects.
+"""
 
 from __future__ import annotations
 
@@ -16,4 +22,5 @@ class Backoff:
         return min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        return (rng or random).uniform(0.0, self.ceiling(attempt))
+        ceiling = self.ceiling(attempt)
+        return (rng or random).uniform(ceiling / 2, ceiling)

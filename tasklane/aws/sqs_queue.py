@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tasklane.aws.clients import client
@@ -47,5 +48,6 @@ class SqsTaskQueue:
         self._sqs.change_message_visibility(
             QueueUrl=self.queue_url,
             ReceiptHandle=receipt_handle,
-            VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, max(0, round(delay_seconds))),
+            # Rounded up: SQS counts whole seconds, and a retry must never come sooner than its backoff.
+            VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, max(0, math.ceil(delay_seconds))),
         )

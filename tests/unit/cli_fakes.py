@@ -57,7 +57,8 @@ class FakeApi:
         self.requests: list[httpx.Request] = []
         self.idempotency: dict[str, tuple[Any, str]] = {}
         self.uploads: dict[str, bytes | None] = {}
-        self.dead_letters: list[dict[str, Any]] = []
+        self.expired_uploads: set[str] = set()  # their presigned URLs refuse PUTs
+        self.dead_letters: list[dict[str, Any]] = []  # {"job_id", "task_id", "fingerprint", "error"}
         self.failures: list[httpx.Response | BaseException] = []  # answered (or raised) before anything else
         self.transport = httpx.MockTransport(self.handle)
         self._clock = 0
@@ -156,8 +157,12 @@ class FakeApi:
         return httpx.Response(201, json={"job_id": job_id, "status": "PENDING"})
 
     def create_upload(self, request: httpx.Request, tenant: str) -> httpx.Response:
-        upload_id = f"up{len(self.uploads) + 1}"
-        self.uploads[upload_id] = None
+        key = request.headers.get("idempotency-key")
+        replayed = self.idempotency.get(f"{tenant}:uploads:{key}") if key else None
+        upload_id = replayed[1] if replayed else f"{len(self.uploads) + 1:032x}"
+        if key:
+            self.idempotency[f"{tenant}:uploads:{key}"] = (None, upload_id)
+        self.uploads.setdefault(upload_id, None)
         url = f"https://{S3_HOST}/manifests/{upload_id}?X-Amz-Signature=abc&X-Amz-Expires=900"
         return httpx.Response(201, json={"upload_id": upload_id, "url": url, "expires_in": 900})
 
@@ -165,6 +170,8 @@ class FakeApi:
         upload_id = request.url.path.rsplit("/", 1)[-1]
         if request.method != "PUT" or upload_id not in self.uploads or "authorization" in request.headers:
             return httpx.Response(403, text="<Error><Code>AccessDenied</Code></Error>")
+        if upload_id in self.expired_uploads:
+            return httpx.Response(403, text="<Error><Code>AccessDenied</Code><Message>Request has expired</Message>")
         self.uploads[upload_id] = request.content
         return httpx.Response(200)
 
@@ -226,13 +233,31 @@ class FakeApi:
         return httpx.Response(202, json=found.view())
 
     def list_dlq(self, request: httpx.Request, tenant: str) -> httpx.Response:
-        return page_of(self.dead_letters, request.url.params)
+        limit = int(request.url.params.get("limit", "10000"))
+        letters = self.dead_letters[:limit]
+        groups: dict[str, dict[str, Any]] = {}
+        for letter in letters:
+            group = groups.setdefault(letter["fingerprint"], {
+                "fingerprint": letter["fingerprint"], "task_type": "fail", "error_class": "TaskFailure",
+                "message": letter["error"], "count": 0, "job_ids": [], "sample_task_ids": [],
+                "sample_error": letter["error"],
+            })
+            group["count"] += 1
+            group["job_ids"] = sorted({*group["job_ids"], letter["job_id"]})
+            group["sample_task_ids"].append(letter["task_id"])
+        body = {"groups": list(groups.values()), "total": len(letters), "truncated": len(self.dead_letters) > limit}
+        return httpx.Response(200, json=body)
 
     def redrive(self, request: httpx.Request, tenant: str) -> httpx.Response:
-        selector = json.loads(request.content)
-        chosen = [d for d in self.dead_letters if all(d.get(k) == v for k, v in selector.items())]
+        selection = json.loads(request.content)
+        wanted = {"job_id": selection.get("job_id"), "fingerprint": selection.get("fingerprint")}
+        chosen = [d for d in self.dead_letters if all(v is None or d[k] == v for k, v in wanted.items())
+                  and ("task_ids" not in selection or d["task_id"] in selection["task_ids"])]
         self.dead_letters = [d for d in self.dead_letters if d not in chosen]
-        return httpx.Response(202, json={"redriven": len(chosen), "selector": selector})
+        runs = {d["job_id"]: 1 for d in chosen}
+        skipped = [{"job_id": selection.get("job_id"), "task_id": t, "reason": "not dead-lettered"}
+                   for t in selection.get("task_ids", []) if t not in {d["task_id"] for d in chosen}]
+        return httpx.Response(202, json={"redriven": len(chosen), "runs": runs, "skipped": skipped})
 
 
 def summary(task: dict[str, Any]) -> dict[str, Any]:

@@ -116,9 +116,45 @@ def test_a_spec_over_5_mb_is_uploaded_then_submitted_by_manifest(jobctl: Jobctl,
     assert (put.method, put.url.host) == ("PUT", "s3.test")
     assert "authorization" not in put.headers  # the API key must not leak to S3
     assert json.loads(put.content) == spec
-    assert json.loads(submit.content) == {"manifest": {"upload_id": "up1"}}
+    assert json.loads(submit.content) == {"manifest": {"upload_id": f"{1:032x}"}}
     assert submit.headers["idempotency-key"] == "big-1"
     assert len(api.jobs["job0001"].tasks) == 5500
+
+
+@pytest.fixture
+def small_uploads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every spec goes through the upload, so these tests need no 5 MB files."""
+    monkeypatch.setattr("cli.main.INLINE_LIMIT_BYTES", 10)
+
+
+def test_an_uploaded_spec_resubmitted_with_its_key_is_the_same_job(small_uploads: None, jobctl: Jobctl, api: FakeApi,
+                                                                   json_spec: Path) -> None:
+    first = jobctl("-o", "json", "submit", str(json_spec), "--idempotency-key", "k")
+    again = jobctl("-o", "json", "submit", str(json_spec), "--idempotency-key", "k")
+
+    assert json.loads(first.stdout)["job_id"] == json.loads(again.stdout)["job_id"] == "job0001"
+    assert len(api.uploads) == 1 and len(api.jobs) == 1
+
+
+def test_an_uploaded_spec_replayed_after_its_url_expired_is_still_the_same_job(
+    small_uploads: None, jobctl: Jobctl, api: FakeApi, json_spec: Path
+) -> None:
+    first = jobctl("-o", "json", "submit", str(json_spec), "--idempotency-key", "k")
+    api.expired_uploads.update(api.uploads)
+    again = jobctl("-o", "json", "submit", str(json_spec), "--idempotency-key", "k")
+
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["job_id"] == json.loads(first.stdout)["job_id"]
+
+
+def test_a_different_uploaded_spec_under_the_same_key_is_409(small_uploads: None, jobctl: Jobctl, api: FakeApi,
+                                                              json_spec: Path, yaml_spec: Path) -> None:
+    jobctl("submit", str(json_spec), "--idempotency-key", "k")
+    result = jobctl("submit", str(yaml_spec), "--idempotency-key", "k")
+
+    assert result.exit_code == 3
+    assert "(HTTP 409 idempotency_conflict)" in result.stderr
+    assert len(api.uploads) == 2 and len(api.jobs) == 1
 
 
 def test_a_small_spec_is_sent_inline(jobctl: Jobctl, api: FakeApi, json_spec: Path) -> None:
@@ -127,18 +163,17 @@ def test_a_small_spec_is_sent_inline(jobctl: Jobctl, api: FakeApi, json_spec: Pa
     assert [r.url.path for r in api.requests] == ["/v1/jobs"]
 
 
-def test_a_failed_upload_is_reported(jobctl: Jobctl, api: FakeApi, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("cli.main.INLINE_LIMIT_BYTES", 10)
-    path = tmp_path / "spec.json"
-    path.write_text(json.dumps(MIXED))
+@pytest.mark.parametrize("key", [[], ["--idempotency-key", "k"]])
+def test_a_failed_upload_is_reported(small_uploads: None, jobctl: Jobctl, api: FakeApi, json_spec: Path,
+                                     key: list[str]) -> None:
     api.create_upload = lambda request, tenant: httpx.Response(  # type: ignore[method-assign]
         201, json={"upload_id": "nope", "url": "https://s3.test/manifests/nope", "expires_in": 1})
 
-    result = jobctl("submit", str(path))
+    result = jobctl("submit", str(json_spec), *key)
 
     assert result.exit_code == 3
     assert result.stderr.startswith("error: uploading the job spec to S3 failed: <Error><Code>AccessDenied")
+    assert api.jobs == {}
 
 
 @pytest.mark.parametrize(
@@ -237,6 +272,16 @@ def test_get_shows_status_and_counts(jobctl: Jobctl, api: FakeApi) -> None:
     assert ["job", job] in lines
     assert ["status", "SUCCEEDED"] in lines
     assert " ".join(lines[3]) == "tasks 4 total: 1 succeeded, 1 failed, 1 running, 1 pending"
+
+
+def test_get_shows_a_stopping_job_and_its_run(jobctl: Jobctl, api: FakeApi) -> None:
+    job = api.add_job("nightly", statuses=["RUNNING"])
+    api.jobs[job].job.update(stopping="cancelled", run=2)
+
+    lines = [" ".join(line.split()) for line in jobctl("get", job).stdout.splitlines()]
+
+    assert "status RUNNING (stopping: cancelled)" in lines
+    assert "run 2 (each retry or redrive adds one)" in lines
 
 
 def test_get_json_is_the_api_job(jobctl: Jobctl, api: FakeApi) -> None:
@@ -344,27 +389,60 @@ def test_retry_json_and_a_job_that_did_not_fail_is_409(jobctl: Jobctl, api: Fake
     assert "only FAILED jobs can be retried (HTTP 409 conflict)" in refused.stderr
 
 
-def test_dlq_list_and_redrive(jobctl: Jobctl, api: FakeApi) -> None:
-    api.dead_letters = [
-        {"job_id": "j1", "task_id": "t1", "fingerprint": "abc", "error": "TaskFailure: boom"},
-        {"job_id": "j2", "task_id": "t9", "fingerprint": "def", "error": "Timeout"},
-    ]
-
-    listed = jobctl("dlq", "list")
-    as_json = jobctl("-o", "json", "dlq", "list")
-    redriven = jobctl("dlq", "redrive", "--fingerprint", "abc")
-
-    assert listed.stdout.splitlines()[0].split() == ["JOB_ID", "TASK_ID", "FINGERPRINT", "ERROR"]
-    assert "TaskFailure: boom" in listed.stdout
-    assert len(json.loads(as_json.stdout)["items"]) == 2
-    assert redriven.exit_code == 0, redriven.output
-    assert ["redriven", "1"] in [line.split() for line in redriven.stdout.splitlines()]
-    assert json.loads(api.requests[-1].content) == {"fingerprint": "abc"}
-    assert [d["job_id"] for d in api.dead_letters] == ["j2"]
+DEAD = [
+    {"job_id": "job0007", "task_id": "t1", "fingerprint": "f" * 16, "error": "TaskFailure: boom"},
+    {"job_id": "job0008", "task_id": "t2", "fingerprint": "f" * 16, "error": "TaskFailure: boom"},
+    {"job_id": "job0008", "task_id": "t9", "fingerprint": "e" * 16, "error": "TimeoutError: took too long"},
+]
 
 
-def test_dlq_redrive_needs_a_selector(jobctl: Jobctl, api: FakeApi) -> None:
-    result = jobctl("dlq", "redrive")
+def test_dlq_list_groups_by_fingerprint(jobctl: Jobctl, api: FakeApi) -> None:
+    api.dead_letters = [dict(d) for d in DEAD]
+
+    table = jobctl("dlq", "list")
+    as_json = jobctl("-o", "json", "dlq", "list", "--limit", "2")
+
+    assert table.exit_code == 0, table.output
+    rows = [line.split() for line in table.stdout.splitlines()]
+    assert rows[0] == ["FINGERPRINT", "TYPE", "ERROR", "COUNT", "JOBS", "MESSAGE"]
+    assert rows[1][:6] == ["f" * 16, "fail", "TaskFailure", "2", "job0007,", "job0008"]
+    assert "3 dead tasks in 2 groups; run them again: jobctl dlq redrive --fingerprint FINGERPRINT" in table.stdout
+    page = json.loads(as_json.stdout)
+    assert (page["total"], page["truncated"], len(page["groups"])) == (2, True, 1)
+    assert api.requests[-1].url.params["limit"] == "2"
+
+
+def test_dlq_list_when_empty(jobctl: Jobctl) -> None:
+    assert jobctl("dlq", "list").stdout.strip() == "no dead-lettered tasks"
+
+
+def test_dlq_redrive_by_fingerprint(jobctl: Jobctl, api: FakeApi) -> None:
+    api.dead_letters = [dict(d) for d in DEAD]
+
+    result = jobctl("dlq", "redrive", "--fingerprint", "f" * 16)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "redriven: 2 tasks of job0007 (run 1), job0008 (run 1)"
+    assert json.loads(api.requests[-1].content) == {"fingerprint": "f" * 16}
+    assert [d["task_id"] for d in api.dead_letters] == ["t9"]
+
+
+def test_dlq_redrive_tasks_of_a_job_shows_what_was_skipped(jobctl: Jobctl, api: FakeApi) -> None:
+    api.dead_letters = [dict(d) for d in DEAD]
+
+    table = jobctl("dlq", "redrive", "--job", "job0008", "--task", "t9", "--task", "t5")
+    as_json = jobctl("-o", "json", "dlq", "redrive", "--job", "job0008")
+
+    assert json.loads(api.requests[0].content) == {"job_id": "job0008", "task_ids": ["t9", "t5"]}
+    lines = [line.split() for line in table.stdout.splitlines()]
+    assert lines[0] == ["redriven:", "1", "tasks", "of", "job0008", "(run", "1)"]
+    assert lines[2] == ["job0008", "t5", "not", "dead-lettered"]
+    assert json.loads(as_json.stdout) == {"redriven": 1, "runs": {"job0008": 1}, "skipped": []}
+
+
+@pytest.mark.parametrize("args", [[], ["--task", "t1"]])
+def test_dlq_redrive_needs_a_selection(jobctl: Jobctl, api: FakeApi, args: list[str]) -> None:
+    result = jobctl("dlq", "redrive", *args)
 
     assert result.exit_code == 3
     assert api.requests == []
