@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import typer
 
+from scripts import dashboard
 from scripts.local_tenants import issue_local_tenants
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ ENDPOINTS = LOCAL / "endpoints.json"
 DEPLOYED = LOCAL / "deployed.json"
 GATEWAY = "http://localhost:4566"
 ENV_NAME = "dev"
-STACKS = [f"tasklane-{ENV_NAME}-{role}" for role in ("data", "orchestration", "api")]
+STACKS = [f"tasklane-{ENV_NAME}-{role}" for role in ("data", "orchestration", "api", "live")]
 
 AWS_ENV = {
     "AWS_ENDPOINT_URL": GATEWAY,
@@ -108,17 +109,23 @@ def _stop(name: str, grace_seconds: float = 15.0) -> None:
         pass
 
 
-def _healthy() -> bool:
+def _healthy(timeout: float = 5.0) -> bool:
     try:
-        return httpx.get(f"{GATEWAY}/_ministack/health", timeout=2).status_code == 200
+        return httpx.get(f"{GATEWAY}/_ministack/health", timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
 
 
 def ensure_embedded_aws() -> int:
     pid = _recorded("ministack")
-    if pid is not None and _healthy():
-        return pid
+    if pid is not None:
+        # Ours and alive: a busy machine may make it slow to answer, never a reason to start another.
+        deadline = time.monotonic() + 60
+        while not _healthy() and time.monotonic() < deadline:
+            time.sleep(1)
+        if _healthy():
+            return pid
+        raise typer.Exit(_fail(f"the embedded AWS (pid {pid}) does not answer; `make down`, then `make up`"))
     if _healthy():
         raise typer.Exit(_fail("port 4566 answers, but not an embedded AWS this tool started; stop it first"))
     # Lambdas run with the `python3` first on PATH: the project's virtualenv, like the function's runtime.
@@ -170,8 +177,12 @@ def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, Any]:
     data = outputs[f"tasklane-{ENV_NAME}-data"]
     orchestration = outputs[f"tasklane-{ENV_NAME}-orchestration"]
     api = outputs[f"tasklane-{ENV_NAME}-api"]
+    live = outputs[f"tasklane-{ENV_NAME}-live"]
     endpoints = {
         "api_url": f"{GATEWAY}/_aws/execute-api/{api['RestApiId']}/v1/",
+        "ws_url": f"{GATEWAY.replace('http', 'ws', 1)}/_aws/execute-api/{live['WebSocketApiId']}/{live['WebSocketStage']}",
+        "dashboard_url": dashboard.dashboard_url(),
+        "connections_table_name": live["ConnectionsTableName"],
         "aws_endpoint_url": GATEWAY,
         "table_name": data["TableName"],
         "manifest_bucket": data["ManifestBucket"],
@@ -226,6 +237,30 @@ def ensure_workers(count: int, endpoints: dict[str, Any]) -> list[int]:
     return pids
 
 
+def ensure_dashboard(endpoints: dict[str, Any]) -> int | None:
+    """Serve web/dist on 127.0.0.1 (scripts/dashboard.py) with a config.json made from the endpoints."""
+    dashboard.write_config(endpoints)
+    if not (dashboard.DIST / "index.html").exists():
+        typer.echo("dashboard: web/dist is not built (make web); not served", err=True)
+        return None
+    pid = _recorded("dashboard")
+    if pid is None:
+        pid = _start("dashboard", [sys.executable, "-m", "scripts.dashboard"], _env())
+        deadline = time.monotonic() + 15
+        while not _serving(endpoints["dashboard_url"] + "config.json"):
+            if time.monotonic() > deadline or not _alive(pid):
+                raise typer.Exit(_fail(f"the dashboard did not start; see {LOGS / 'dashboard.log'}"))
+            time.sleep(0.2)
+    return pid
+
+
+def _serving(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _fail(message: str) -> int:
     typer.echo(f"error: {message}", err=True)
     return 1
@@ -238,8 +273,12 @@ def up(workers: int = typer.Option(2, envvar="WORKERS", min=0, help="long-task w
     pid = ensure_embedded_aws()
     endpoints = write_endpoints(deploy(pid))
     ensure_workers(workers, endpoints)
+    served = ensure_dashboard(endpoints)
     typer.echo(f"embedded AWS: {GATEWAY} (pid {pid})")
     typer.echo(f"API: {endpoints['api_url']}")
+    typer.echo(f"live updates: {endpoints['ws_url']}")
+    if served is not None:
+        typer.echo(f"dashboard: {endpoints['dashboard_url']}")
     typer.echo(f"workers: {workers}; endpoints in {ENDPOINTS.relative_to(ROOT)}")
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,6 +23,9 @@ from lambdas.api.schemas import (
     CORS_HEADERS,
     DeadLetterGroupOut,
     DeadLettersOut,
+    ErrorDetail,
+    ErrorOut,
+    HealthOut,
     JobCreated,
     JobIn,
     JobOut,
@@ -56,7 +60,16 @@ IDEMPOTENCY_KEY = Annotated[str | None, Header(alias="Idempotency-Key", max_leng
 app = APIGatewayRestResolver(
     enable_validation=True, cors=CORSConfig(allow_origin="*", allow_headers=CORS_HEADERS, max_age=600)
 )
-app.enable_swagger(path="/docs", title=API_TITLE, version=API_VERSION)
+SECURITY_SCHEMES = {
+    "tenantCredentials": APIKey(
+        name="Authorization", **{"in": APIKeyIn.header},
+        description="'ApiKey <key>' for machines, or 'Bearer <Cognito ID token>' for people",
+    )
+}
+app.enable_swagger(
+    path="/docs", title=API_TITLE, version=API_VERSION, security_schemes=SECURITY_SCHEMES,
+    security=[{"tenantCredentials": []}],
+)
 register_error_handlers(app)
 principal.bind(app)
 
@@ -92,6 +105,27 @@ def use_services(replacement: JobServices | None, workflow_resumer: WorkflowResu
     _services, _resumer = replacement, workflow_resumer
 
 
+ERROR_STATUSES = {
+    400: "the request cannot be served as asked",
+    401: "missing or invalid credentials",
+    404: "no such job or task for this tenant",
+    409: "the job's state or the Idempotency-Key forbids it",
+    415: "the body is not JSON",
+    422: "the request does not match the schema",
+}
+
+
+def documented(success: dict[int, tuple[str, type[BaseModel]]] | None = None) -> dict[int, Any]:
+    """OpenAPI responses of a route: its successes and the error shape every failure shares."""
+    responses: dict[int, Any] = {
+        status: {"description": text, "content": {"application/json": {"model": ErrorOut}}}
+        for status, text in ERROR_STATUSES.items()
+    }
+    for status, (text, model) in (success or {}).items():
+        responses[status] = {"description": text, "content": {"application/json": {"model": model}}}
+    return responses
+
+
 def json_response(status: int, body: BaseModel | dict[str, Any]) -> Response[Any]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
@@ -104,18 +138,20 @@ def replayable(route: str, key: str | None, action: idempotency.Action) -> tuple
     return idempotency.once(settings().idempotency_table_name, caller().tenant, route, key, body, action)
 
 
-@app.get("/health")
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+@app.get("/health", responses=documented({200: ("the API answers", HealthOut)}), security=[])
+def health() -> HealthOut:
+    return HealthOut(status="ok")
 
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
-    document = app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION)
+    document = app.get_openapi_json_schema(
+        title=API_TITLE, version=API_VERSION, security_schemes=SECURITY_SCHEMES, security=[{"tenantCredentials": []}]
+    )
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
 
 
-@app.post("/jobs", responses={201: {"description": "created"}, 200: {"description": "an idempotent replay"}})
+@app.post("/jobs", responses=documented({201: ("created", JobCreated), 200: ("an idempotent replay", JobCreated)}))
 def submit_job(job: Annotated[JobSubmission, Body()], idempotency_key: IDEMPOTENCY_KEY = None) -> Response[JobCreated]:
     who = caller()
 
@@ -142,7 +178,7 @@ def _uploaded(who: Caller, job: ManifestJobIn) -> JobIn:
         raise InvalidRequest(f"the uploaded job spec is not valid: {problems}") from None
 
 
-@app.post("/jobs/uploads")
+@app.post("/jobs/uploads", responses=documented({201: ("created", UploadOut), 200: ("a replay", UploadOut)}))
 def new_upload(idempotency_key: IDEMPOTENCY_KEY = None) -> Response[UploadOut]:
     def create() -> tuple[int, dict[str, Any]]:
         upload_id, url = jobs.new_upload(caller().tenant, services().manifests)
@@ -153,7 +189,7 @@ def new_upload(idempotency_key: IDEMPOTENCY_KEY = None) -> Response[UploadOut]:
     return json_response(status, body)
 
 
-@app.get("/jobs")
+@app.get("/jobs", responses=documented({200: ("the jobs", JobPageOut)}))
 def list_jobs(
     status: Annotated[JobStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -163,12 +199,14 @@ def list_jobs(
     return JobPageOut(items=[JobOut.of(j) for j in page.items], next_token=page.next_token)
 
 
-@app.get("/jobs/<job_id>")
+@app.get("/jobs/<job_id>", responses=documented({200: ("the job", JobOut)}))
 def get_job(job_id: JOB_ID) -> JobOut:
     return JobOut.of(jobs.get_job(job_id, caller().tenant, services().store))
 
 
-@app.post("/jobs/<job_id>/cancel", responses={202: {"description": "the job is stopping"}})
+@app.post(
+    "/jobs/<job_id>/cancel", responses=documented({202: ("the job is stopping", JobOut), 200: ("a replay", JobOut)})
+)
 def cancel_job(job_id: JOB_ID, idempotency_key: IDEMPOTENCY_KEY = None) -> Response[JobOut]:
     def cancel() -> tuple[int, dict[str, Any]]:
         store = services().store
@@ -180,7 +218,10 @@ def cancel_job(job_id: JOB_ID, idempotency_key: IDEMPOTENCY_KEY = None) -> Respo
     return json_response(status, body)
 
 
-@app.post("/jobs/<job_id>/retry", responses={202: {"description": "the FAILED tasks run again"}})
+@app.post(
+    "/jobs/<job_id>/retry",
+    responses=documented({202: ("its FAILED tasks run again", JobOut), 200: ("a replay", JobOut)}),
+)
 def retry_job(job_id: JOB_ID, idempotency_key: IDEMPOTENCY_KEY = None) -> Response[JobOut]:
     def retry() -> tuple[int, dict[str, Any]]:
         store = services().store
@@ -192,7 +233,7 @@ def retry_job(job_id: JOB_ID, idempotency_key: IDEMPOTENCY_KEY = None) -> Respon
     return json_response(status, body)
 
 
-@app.get("/jobs/<job_id>/tasks")
+@app.get("/jobs/<job_id>/tasks", responses=documented({200: ("the tasks", TaskPageOut)}))
 def list_tasks(
     job_id: JOB_ID,
     status: Annotated[TaskStatus | None, Query()] = None,
@@ -205,7 +246,7 @@ def list_tasks(
     return TaskPageOut(items=[TaskOut.of(t) for t in page.items], next_token=page.next_token)
 
 
-@app.get("/jobs/<job_id>/tasks/<task_id>")
+@app.get("/jobs/<job_id>/tasks/<task_id>", responses=documented({200: ("the task", TaskDetailOut)}))
 def get_task(job_id: JOB_ID, task_id: TASK_ID) -> TaskDetailOut:
     store = services().store
     jobs.get_job(job_id, caller().tenant, store)
@@ -216,7 +257,7 @@ def get_task(job_id: JOB_ID, task_id: TASK_ID) -> TaskDetailOut:
     return TaskDetailOut.of(task, payload)
 
 
-@app.get("/dlq")
+@app.get("/dlq", responses=documented({200: ("dead letters by fingerprint", DeadLettersOut)}))
 def list_dead_letters(limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000) -> DeadLettersOut:
     letters = services().store.dead_letters(caller().tenant, limit=limit + 1)
     groups = dead_letters.group(letters[:limit])
@@ -233,7 +274,10 @@ def list_dead_letters(limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000) ->
     )
 
 
-@app.post("/dlq/redrive", responses={202: {"description": "the chosen dead tasks run again"}})
+@app.post(
+    "/dlq/redrive",
+    responses=documented({202: ("the chosen dead tasks run again", RedriveOut), 200: ("a replay", RedriveOut)}),
+)
 def redrive_dead_letters(request: RedriveIn, idempotency_key: IDEMPOTENCY_KEY = None) -> Response[RedriveOut]:
     who = caller()
 
@@ -251,7 +295,24 @@ def redrive_dead_letters(request: RedriveIn, idempotency_key: IDEMPOTENCY_KEY = 
     return json_response(status, body)
 
 
+def refuse_non_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A body that is not JSON is refused before any parser sees it (a multipart body could crash one)."""
+    if not event.get("body"):
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media_type = (headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json")):
+        return None
+    message = f"send the body as application/json, not {media_type or 'an empty content type'}"
+    body = ErrorOut(error=ErrorDetail(code="unsupported_media_type", message=message)).model_dump_json()
+    cors = {"Access-Control-Allow-Origin": "*"}
+    return {"statusCode": 415, "headers": {"Content-Type": "application/json", **cors}, "body": body}
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    refused = refuse_non_json(event)
+    if refused is not None:
+        return refused
     idempotency.config.register_lambda_context(context)
     return app.resolve(event, context)

@@ -214,6 +214,10 @@ class TaskPageOut(BaseModel):
     next_token: str | None
 
 
+class HealthOut(BaseModel):
+    status: str
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
