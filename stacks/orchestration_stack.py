@@ -13,6 +13,7 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.dead_letter_drain import DeadLetterDrain
 from stacks.constructs.job_watchdog import JobWatchdog
 from stacks.constructs.job_workflow import JobWorkflow
+from stacks.constructs.operational_alarms import OperationalAlarms
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.constructs.task_queues import TaskQueues
 from stacks.constructs.task_runner import TaskRunner
@@ -48,6 +49,11 @@ class OrchestrationStack(Stack):
         self.dead_letter_drain = DeadLetterDrain(
             self, "DeadLetterDrain", functions=functions, table=table, queues=self.queues, workflow=self.workflow
         )
+        self.alarms = OperationalAlarms(
+            self, "Alarms", queues=self.queues, runner=self.runner.function, drain=self.dead_letter_drain.function,
+            state_machine=self.workflow.state_machine,
+        )
+        CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
         CfnOutput(self, "ShortQueueUrl", value=self.queues.short.queue_url)
         CfnOutput(self, "LongQueueUrl", value=self.queues.long.queue_url)
