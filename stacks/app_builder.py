@@ -9,6 +9,7 @@ from aws_cdk import App, Environment, Tags
 from stacks.api_stack import ApiStack
 from stacks.config import PROJECT, EnvironmentConfig, load_config
 from stacks.data_stack import DataStack
+from stacks.live_stack import LiveStack
 from stacks.nag import enable_nag
 from stacks.orchestration_stack import OrchestrationStack
 from stacks.workers_stack import WorkersStack
@@ -26,12 +27,16 @@ def build_app(app: App) -> dict[str, object]:
         app, f"{prefix}-api", config=config, store=data.store, identity=data.identity,
         state_machine=orchestration.workflow.state_machine, env=env,
     )
+    live = LiveStack(app, f"{prefix}-live", config=config, store=data.store, identity=data.identity, env=env)
     # Synthesized and tested everywhere; deployed only to AWS (the local platform runs workers as processes).
     workers = WorkersStack(
-        app, f"{prefix}-workers", config=config, long_queue=orchestration.queues.long, table=data.store.table,
+        app, f"{prefix}-workers", config=config, long_queue=orchestration.queues.long,
+        short_queue=orchestration.queues.short, table=data.store.table,
         manifest_bucket=data.store.manifests, workflow=orchestration.workflow, env=env,
     )
-    stacks: dict[str, object] = {"data": data, "orchestration": orchestration, "api": api, "workers": workers}
+    stacks: dict[str, object] = {
+        "data": data, "orchestration": orchestration, "api": api, "live": live, "workers": workers,
+    }
     Tags.of(app).add("project", PROJECT)
     Tags.of(app).add("environment", config.name)
     enable_nag(app)

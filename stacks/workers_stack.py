@@ -24,6 +24,7 @@ class WorkersStack(Stack):
         *,
         config: EnvironmentConfig,
         long_queue: sqs.IQueue,
+        short_queue: sqs.IQueue,
         table: dynamodb.ITable,
         manifest_bucket: s3.IBucket,
         workflow: JobWorkflow,
@@ -31,7 +32,8 @@ class WorkersStack(Stack):
     ) -> None:
         super().__init__(scope, id, **kwargs)
         self.fleet = WorkerFleet(
-            self, "Fleet", config=config, long_queue=long_queue, table=table, manifest_bucket=manifest_bucket
+            self, "Fleet", config=config, long_queue=long_queue, short_queue=short_queue, table=table,
+            manifest_bucket=manifest_bucket,
         )
         # The worker that finishes a job's last task resumes the job's workflow.
         workflow.grant_resume(self.fleet.worker_service_account)

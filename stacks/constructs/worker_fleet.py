@@ -70,6 +70,7 @@ class WorkerFleet(Construct):
         *,
         config: EnvironmentConfig,
         long_queue: sqs.IQueue,
+        short_queue: sqs.IQueue,
         table: dynamodb.ITable,
         manifest_bucket: s3.IBucket,
     ) -> None:
@@ -158,6 +159,7 @@ class WorkerFleet(Construct):
             table_name=table.table_name,
             queue_url=long_queue.queue_url,
             bucket_name=manifest_bucket.bucket_name,
+            short_queue_url=short_queue.queue_url,
             region=Stack.of(self).region,
             min_replicas=config.worker_min_replicas,
             max_replicas=config.worker_max_replicas,
@@ -172,6 +174,9 @@ class WorkerFleet(Construct):
         )
         self.worker_service_account.node.add_dependency(worker_namespace)
         long_queue.grant_consume_messages(self.worker_service_account)
+        # A long task of a windowed job that ends lets the job's next task be sent, to either queue.
+        long_queue.grant_send_messages(self.worker_service_account)
+        short_queue.grant_send_messages(self.worker_service_account)
         table.grant_read_write_data(self.worker_service_account)
         manifest_bucket.grant_read(self.worker_service_account)
 

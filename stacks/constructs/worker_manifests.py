@@ -47,6 +47,8 @@ class WorkerManifestSettings:
     concurrency: int
     # The long queue's visibility timeout: the worker extends it on a heartbeat derived from this.
     visibility_seconds: int
+    # Where a windowed job's next short tasks go when a long one ends; empty: the worker sends none.
+    short_queue_url: str = ""
     namespace: str = "tasklane"
     name: str = "tasklane-worker"
     service_account: str = "tasklane-worker"
@@ -102,6 +104,7 @@ def _env(s: WorkerManifestSettings) -> list[dict[str, str]]:
         "TABLE_NAME": s.table_name,
         "LONG_QUEUE_URL": s.queue_url,
         "MANIFEST_BUCKET": s.bucket_name,
+        **({"SHORT_QUEUE_URL": s.short_queue_url} if s.short_queue_url else {}),
         "AWS_REGION": s.region,
         # botocore takes its region from this one.
         "AWS_DEFAULT_REGION": s.region,
