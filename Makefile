@@ -10,6 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install layer synth up down demo test test-unit test-infra test-e2e lint bench deploy clean
+.PHONY: web browser test-web test-browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -24,15 +25,30 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed ## create the virtualenv and install Python and npm packages
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed web/node_modules/.installed ## create the virtualenv and install Python and npm packages
+
+# The dashboard's build: no URL in it (it reads /config.json at run time), so one build serves every environment.
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run --silent build
+	touch $@
+
+web: web/dist/index.html ## build the web dashboard (web/dist)
+
+browser: ## Debian's Chromium, for the browser test (installed with apt when missing)
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 layer: install ## build the Lambda dependency layer (build/lambda/layer)
 	PY=$(PY) scripts/build_layer.sh
 
-synth: layer ## synthesize every stack (offline, no Docker)
+synth: layer web ## synthesize every stack (offline, no Docker)
 	npx cdk synth --quiet -c env=$(ENV)
 
-up: layer ## start the embedded AWS, deploy into it, start $(WORKERS) workers (idempotent)
+up: layer web ## start the embedded AWS, deploy into it, start $(WORKERS) workers (idempotent)
 	WORKERS=$(WORKERS) $(PY) -m scripts.local_platform up
 
 down: ## stop exactly what `make up` started
@@ -43,7 +59,7 @@ demo: up ## run a 1,000-task job on the local platform with a live progress bar
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy tasklane lambdas workers stacks scripts
+	$(VENV)/bin/mypy tasklane lambdas workers stacks scripts bench
 
 test-unit: install
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
@@ -54,15 +70,26 @@ test-infra: layer
 test-e2e: up
 	$(PY) -m pytest tests/e2e -q -p no:cacheprovider
 
+test-web: web/node_modules/.installed ## the dashboard's component tests (Vitest, jsdom)
+	cd web && npm test --silent
+
+test-browser: up browser ## the dashboard in Chromium against the local platform (screenshots in test-artifacts/browser)
+	cd web && npm run --silent test:browser
+
 test: lint ## every test: unit, infrastructure, then end to end on the embedded AWS
 	$(MAKE) test-unit
+	$(MAKE) test-web
 	$(MAKE) test-infra
-	$(MAKE) test-e2e; status=$$?; $(MAKE) down; exit $$status
+	$(MAKE) browser
+	$(MAKE) test-e2e && $(MAKE) test-browser; status=$$?; $(MAKE) down; exit $$status
 
+# The bench starts its own 2 workers; `up` runs without any, so no other process shares the long-task queue
+# (`make up` brings them back). BENCH_ARGS=--quick for a smoke run.
+bench: WORKERS := 0
 bench: up ## benchmarks (results in bench/results, summary in docs/BENCHMARKS.md)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
-deploy: layer ## deploy to the AWS account of the current credentials: make deploy ENV=prod
+deploy: layer web ## deploy to the AWS account of the current credentials: make deploy ENV=prod
 	npx cdk deploy --all -c env=$(ENV) --require-approval broadening
 
 clean: down

@@ -7,6 +7,7 @@ full run into docs/BENCHMARKS.md.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -79,9 +80,10 @@ def main(
     sizes: Annotated[str | None, typer.Option(help="throughput job sizes, comma-separated")] = None,
     runtimes: Annotated[str, typer.Option(help="runtimes of the end-to-end scenarios")] = "lambda,eks",
     only: Annotated[str, typer.Option(help="scenarios to run, comma-separated")] = ",".join(SCENARIOS),
-    results: Annotated[Path | None, typer.Option(help="where the JSON goes (default bench/results[/quick])")] = None,
+    results: Annotated[Path | None, typer.Option(help="JSON directory (default: bench/results, quick/)")] = None,
     docs: Annotated[bool | None, typer.Option(help="write the table into docs/BENCHMARKS.md (default: full)")] = None,
 ) -> None:
+    """Run the benchmarks, print each target beside its figure, exit 1 when one is missed."""
     chosen = plan(quick, sizes, runtimes)
     wanted = {s.strip() for s in only.split(",") if s.strip()}
     unknown = wanted - set(SCENARIOS)
@@ -102,6 +104,7 @@ def main(
         "targets": [asdict(t) | {"verdict": t.verdict} for t in targets],
         "skipped": {name: o.skipped for name, o in outcomes.items() if o.skipped},
         "logs": str(workdir.relative_to(ROOT)),
+        "load_average_at_start": LOAD,
     }
     for outcome in outcomes.values():
         if not outcome.skipped:
@@ -112,6 +115,9 @@ def main(
     if docs if docs is not None else not quick:
         write_docs(table)
     raise typer.Exit(1 if any(t.passed is False for t in targets) else 0)
+
+
+LOAD: dict[str, list[float]] = {}  # the machine's 1-minute load average as each scenario started
 
 
 def run_all(chosen: Plan, wanted: set[str], workdir: Path) -> dict[str, Outcome]:
@@ -125,15 +131,17 @@ def run_all(chosen: Plan, wanted: set[str], workdir: Path) -> dict[str, Outcome]
     def attempt(name: str, scenario: Any) -> Outcome | None:
         if name not in wanted:
             return None
-        typer.echo(f"== {name}")
+        LOAD[name] = list(os.getloadavg())
+        typer.echo(f"== {name} (load average {LOAD[name][0]:.1f})")
         try:
             outcome: Outcome = scenario()
         except Skipped as reason:
             outcome = Outcome(name, skipped=str(reason))
         except Exception as failure:  # noqa: BLE001 - one broken scenario must not hide the others' figures
             typer.echo(f"   failed: {failure!r}")
-            outcome = Outcome(name, skipped=f"failed: {failure!r}"[:300])
-            outcome.targets.append(Target(name, outcome.skipped, "runs", False))
+            message = f"failed: {failure!r}"[:300]
+            outcome = Outcome(name, skipped=message)
+            outcome.targets.append(Target(name, message, "runs", False))
             outcomes[name] = outcome
             return outcome
         if outcome.skipped:
@@ -158,7 +166,13 @@ def run_all(chosen: Plan, wanted: set[str], workdir: Path) -> dict[str, Outcome]
         platform(), chosen.request_sizes, chosen.runtimes, chosen.celery_request_tasks, workdir))
     if in_process and not in_process.skipped and endpoints is not None:
         typer.echo("== latency (through the API Gateway)")
-        in_process.data["gateway"] = latency.gateway_latency(endpoints, chosen.http_requests)
+        try:
+            in_process.data["gateway"] = latency.gateway_latency(endpoints, chosen.http_requests)
+            in_process.targets += latency.reported(in_process.data["gateway"])
+        except Exception as failure:  # noqa: BLE001 - reported, as a scenario's failure is
+            in_process.data["gateway"] = {"failed": repr(failure)[:300]}
+            in_process.targets.append(Target("latency through the API Gateway", f"failed: {failure!r}"[:200],
+                                             "runs", False))
     if flow and not flow.skipped:
         celery_rate = celery.data.get("tasks_per_second") if celery and not celery.skipped else None
         ceiling_rate = ceiling.data.get("messages_per_second") if ceiling and not ceiling.skipped else None
@@ -195,7 +209,11 @@ def render(targets: list[Target], summary: dict[str, Any]) -> str:
     head = (f"{summary['mode']} run, {summary['date']}, {summary['duration_seconds'] / 60:.1f} min, "
             f"{summary['machine']['cpus']} CPUs, ministack {summary['machine']['ministack']}, "
             f"commit {summary['machine']['git_commit']}")
-    return "\n".join([head, "", *lines, *(["", *notes] if notes else [])])
+    cpus = summary["machine"]["cpus"] or 1
+    busy = sorted(name for name, load in summary["load_average_at_start"].items() if load[0] > cpus)
+    warning = [f"WARNING: the machine was busy (1-min load > {cpus}) as these started: {', '.join(busy)}"] \
+        if busy else []
+    return "\n".join([head, *warning, "", *lines, *(["", *notes] if notes else [])])
 
 
 def write_docs(table: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from kombu import pools
 
 from bench.common import Outcome, Skipped, aws_client, child_env, start_process, stop_processes, wait_until
 
@@ -50,6 +51,12 @@ def noop() -> None:
     return None
 
 
+def _fresh_producers() -> None:
+    pools.reset()
+    app.close()
+    app.amqp._producer_pool = None
+
+
 def broker_url(endpoint_url: str) -> str:
     host_port = endpoint_url.split("://", 1)[1].rstrip("/")
     return f"sqs://test:test@{host_port}"
@@ -71,6 +78,7 @@ class CeleryRun:
     def __enter__(self) -> CeleryRun:
         os.environ[BROKER_ENV] = broker_url(self.endpoint_url)
         os.environ[PREFIX_ENV] = self.prefix
+        _fresh_producers()  # kombu's pools are keyed by broker URL and would keep the previous queue prefix
         app.conf.broker_url = os.environ[BROKER_ENV]
         app.conf.broker_transport_options = {**app.conf.broker_transport_options, "queue_name_prefix": self.prefix}
         env = child_env({BROKER_ENV: os.environ[BROKER_ENV], PREFIX_ENV: self.prefix})
@@ -88,6 +96,7 @@ class CeleryRun:
         return self
 
     def __exit__(self, *_: object) -> None:
+        _fresh_producers()
         stop_processes(self.processes, grace_seconds=15)
         for url in self.sqs.list_queues(QueueNamePrefix=self.prefix).get("QueueUrls", []):
             self.sqs.delete_queue(QueueUrl=url)

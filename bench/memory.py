@@ -7,6 +7,7 @@ invocation, labelled by function), the bench's long-task workers, and the bench 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -20,11 +21,9 @@ MIB = 1024 * 1024
 # (a parsed task: a dict or a model, ~2 KB), above a noise floor.
 OWN_DATA_BYTES_PER_TASK = 2048
 NOISE_FLOOR_BYTES = 32 * MIB
-FUNCTION_ROLES = (
-    ("Runner", "lambda:runner"), ("DispatchTasks", "lambda:dispatch"), ("MarkRunning", "lambda:mark-running"),
-    ("WaitForTasks", "lambda:wait-for-tasks"), ("Finalize", "lambda:finalize"), ("Authorizer", "lambda:authorizer"),
-    ("api-FunctionsHandler", "lambda:api"),
-)
+# CDK function ids in the emulator's process names: ministack-lambda-tasklane-dev-api-FunctionsHandler74E7CAE5-...
+FUNCTION_ID = re.compile(r"ministack-lambda-[a-z0-9-]+?-Functions([A-Za-z]+?)(?:F|Fu|Fun|Func|Funct|Functi|Functio|"
+                         r"Function)?[0-9A-F]{8}")
 
 
 def emulator_pid() -> int | None:
@@ -36,17 +35,17 @@ def emulator_pid() -> int | None:
 
 
 def function_role(cmdline: Iterable[str]) -> str:
+    """`lambda:<function>` for a Lambda function's process in the emulator (`lambda:Handler` is the API)."""
     joined = " ".join(cmdline)
     if "ministack-lambda-" not in joined:
         return "emulator:other"
-    for marker, role in FUNCTION_ROLES:
-        if marker in joined:
-            return role
-    return "lambda:other"
+    found = FUNCTION_ID.search(joined)
+    return f"lambda:{found.group(1)}" if found else "lambda:other"
 
 
 class RssSampler:
-    """Samples every `interval` seconds in a thread; `peaks()` is each label's largest single-process RSS."""
+    """Samples every `interval` seconds in a thread; `peaks()` is each label's largest single-process RSS and
+    the CPU seconds its processes used while sampled (where the machine's two cores went)."""
 
     def __init__(self, groups: dict[str, list[int]], emulator: int | None, interval: float = 0.25) -> None:
         self.groups = groups
@@ -54,6 +53,7 @@ class RssSampler:
         self.interval = interval
         self._peaks: dict[str, int] = {}
         self._processes: dict[str, set[int]] = {}
+        self._cpu: dict[int, tuple[str, float, float]] = {}  # pid: label, first and last CPU seconds seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -67,8 +67,12 @@ class RssSampler:
         self._sample()
 
     def peaks(self) -> dict[str, dict[str, Any]]:
+        cpu: dict[str, float] = {}
+        for label, first, last in self._cpu.values():
+            cpu[label] = cpu.get(label, 0.0) + last - first
         return {
-            label: {"peak_rss_mib": peak / MIB, "processes": len(self._processes.get(label, ()))}
+            label: {"peak_rss_mib": peak / MIB, "processes": len(self._processes.get(label, ())),
+                    "cpu_seconds": cpu.get(label, 0.0)}
             for label, peak in sorted(self._peaks.items())
         }
 
@@ -79,9 +83,13 @@ class RssSampler:
     def _sample(self) -> None:
         for label, pid in self._targets():
             try:
-                rss = psutil.Process(pid).memory_info().rss
+                process = psutil.Process(pid)
+                rss = process.memory_info().rss
+                times = process.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
+            used = times.user + times.system
+            self._cpu[pid] = (label, self._cpu.get(pid, (label, used, used))[1], used)
             self._peaks[label] = max(self._peaks.get(label, 0), rss)
             self._processes.setdefault(label, set()).add(pid)
 
@@ -120,7 +128,12 @@ def scaling(runs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Target]]:
     data: dict[str, Any] = {}
     targets: list[Target] = []
     for runtime in sorted({r["runtime"] for r in runs}):
+        planned = max(r["tasks"] for r in runs if r["runtime"] == runtime)
         finished = [r for r in runs if r["runtime"] == runtime and r["status"] == "SUCCEEDED"]
+        if planned not in {r["tasks"] for r in finished}:
+            targets.append(Target(f"time per task at {planned:,} tasks ({runtime})", "the job did not finish",
+                                  "<= 1.25x the next size", False))
+            continue
         by_size: dict[int, list[dict[str, Any]]] = {}
         for run in finished:
             by_size.setdefault(run["tasks"], []).append(run)

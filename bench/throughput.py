@@ -55,7 +55,7 @@ class Platform:
     def submit(self, tasks: int, runtime: str, name: str) -> str:
         body = {"name": name,
                 "tasks": [{"type": "echo", "payload": {"i": i}, "runtime": runtime} for i in range(tasks)]}
-        created = self.api.request("POST", "jobs", content=json.dumps(body).encode(),
+        created = self.api.request("POST", "jobs", content=json.dumps(body, separators=(",", ":")).encode(),
                                    headers={"content-type": "application/json"})
         return str(created["job_id"])
 
@@ -232,6 +232,8 @@ def targets(outcome: Outcome, size: int, celery_rate: float | None, ceiling_rate
     """Throughput targets on the `size`-task job (10,000 in a full run) and transitions per job."""
     found: list[Target] = []
     runs = outcome.data.get("runs", [])
+    others = outcome.data.get("notes", {}).get("eks_other_consumers") or []
+    shared = f"{len(others)} more worker(s) from `make up` shared the long-task queue" if others else ""
     for runtime in sorted({r["runtime"] for r in runs} | set(outcome.data.get("skipped", {}))):
         if runtime in outcome.data.get("skipped", {}):
             reason = outcome.data["skipped"][runtime]
@@ -245,7 +247,7 @@ def targets(outcome: Outcome, size: int, celery_rate: float | None, ceiling_rate
                                 False if timed_out else None))
             continue
         found.append(Target(f"e2e throughput, {size:,} tasks ({runtime})", f"{ours:,.0f} tasks/s",
-                            ">= 1,000 tasks/s", ours >= 1000))
+                            ">= 1,000 tasks/s", ours >= 1000, shared if runtime == "eks" else ""))
         if celery_rate:
             found.append(Target(f"vs Celery on SQS, {size:,} tasks ({runtime})", f"{ours / celery_rate:.2f}x "
                                 f"({celery_rate:,.0f} tasks/s)", ">= 5x", ours >= 5 * celery_rate))

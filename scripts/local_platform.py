@@ -6,6 +6,7 @@ restarts workers that died. `down` stops exactly the processes `up` started, by 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -103,10 +104,8 @@ def _stop(name: str, grace_seconds: float = 15.0) -> None:
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.2)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _healthy(timeout: float = 5.0) -> bool:
@@ -129,7 +128,8 @@ def ensure_embedded_aws() -> int:
     if _healthy():
         raise typer.Exit(_fail("port 4566 answers, but not an embedded AWS this tool started; stop it first"))
     # Lambdas run with the `python3` first on PATH: the project's virtualenv, like the function's runtime.
-    pid = _start("ministack", [str(ROOT / ".venv" / "bin" / "ministack")], _env({"BIND_HOST": "127.0.0.1", "GATEWAY_PORT": "4566"}))
+    emulator_env = _env({"BIND_HOST": "127.0.0.1", "GATEWAY_PORT": "4566"})
+    pid = _start("ministack", [str(ROOT / ".venv" / "bin" / "ministack")], emulator_env)
     deadline = time.monotonic() + 60
     while not _healthy():
         if time.monotonic() > deadline or not _alive(pid):
@@ -155,7 +155,8 @@ def deploy(ministack_pid: int) -> dict[str, dict[str, str]]:
     if {k: recorded.get(k) for k in wanted} == wanted:
         return dict(recorded["outputs"])
     # The same emulator keeps its data across redeploys, and so its tenants.
-    kept = {"tenants": recorded["tenants"]} if recorded.get("ministack_pid") == ministack_pid and "tenants" in recorded else {}
+    same_emulator = recorded.get("ministack_pid") == ministack_pid and "tenants" in recorded
+    kept = {"tenants": recorded["tenants"]} if same_emulator else {}
     outputs_file = LOCAL / "outputs.json"
     log = LOGS / "deploy.log"
     with open(log, "ab") as out:

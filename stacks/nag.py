@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 from aws_cdk import Aspects, Stack
+from aws_cdk import aws_apigateway as apigw
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions, RegexAppliesTo
+
+from stacks.constructs.job_api import PUBLIC_ROUTES
 
 # Findings accepted for every stack of the platform.
 COMMON_SUPPRESSIONS = [
     NagPackSuppression(
         id="AwsSolutions-IAM4",
-        reason="Lambda functions use AWSLambdaBasicExecutionRole, AWS's managed policy limited to writing their own logs.",
+        reason="Lambda functions use AWSLambdaBasicExecutionRole, AWS's managed policy limited to writing their "
+        "own logs.",
+        applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
     ),
     NagPackSuppression(
         id="AwsSolutions-IAM5",
-        reason="Wildcards are the ones CDK grant_* methods generate (index ARNs, object keys under one bucket, "
-        "log streams, X-Ray); every resource in them is this stack's own.",
+        reason="Wildcards are the ones CDK grant_* methods generate (index ARNs, object keys under one bucket or "
+        "one of its prefixes, versions of the workflow's own step functions, log delivery, X-Ray); every resource "
+        "in them belongs to the platform.",
     ),
     NagPackSuppression(
         id="AwsSolutions-L1",
-        reason="Functions run Python 3.13, supported by AWS until 2029; the layer is built for it and the emulator's 3.11.",
+        reason="Functions run Python 3.13, supported by AWS until 2029; the layer is built for it and the "
+        "emulator's 3.11.",
     ),
 ]
 
@@ -49,20 +56,36 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
         ),
         NagPackSuppression(
             id="AwsSolutions-APIG6",
-            reason="Access logs are on for the stage; execution logs need an account-wide API Gateway CloudWatch "
-            "role, which belongs to the account's baseline, not to this application.",
+            reason="Access logs record every request of the stage; execution logs stay off: API Gateway writes them "
+            "to a log group it creates itself (API-Gateway-Execution-Logs_<api id>/v1), outside this stack's "
+            "retention and removal settings, and the access logs plus the function's own logs cover each failure.",
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-IAM4",
+            reason="The account's API Gateway CloudWatch role (cloud_watch_role=True, needed for access logs) uses "
+            "AmazonAPIGatewayPushToCloudWatchLogs, the managed policy AWS documents for it.",
+            applies_to=[
+                "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+            ],
         ),
         NagPackSuppression(
             id="AwsSolutions-APIG3",
             reason="WAF is attached per account and region by the edge baseline; the stage throttles per client.",
         ),
         NagPackSuppression(
-            id="AwsSolutions-APIG4",
-            reason="Not yet authorized: every job belongs to the one default tenant until tenant credentials exist.",
-        ),
-        NagPackSuppression(
             id="AwsSolutions-COG4",
-            reason="Not yet authorized: every job belongs to the one default tenant until tenant credentials exist.",
+            reason="Every route but the public ones sits behind a Lambda TOKEN authorizer rather than a Cognito "
+            "authorizer: callers are machines with API keys as well as people with Cognito ID tokens, and a Cognito "
+            "authorizer accepts only the tokens of its pools; the authorizer verifies an ID token's signature, issuer "
+            "and audience against the user pool and passes its custom:tenant on to the API.",
+        ),
+    ],
+    "live": [
+        NagPackSuppression(
+            id="AwsSolutions-APIG4",
+            reason="A WebSocket API authorizes only its $connect route (API Gateway allows no authorizer on the "
+            "others): $connect runs the tenant authorizer, and $default and $disconnect act only for connections "
+            "it admitted, under the tenant it recorded for them (tests/infra asserts $connect's authorizer).",
         ),
     ],
     "workers": [
@@ -118,8 +141,33 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
 }
 
 
+# Findings accepted on single resources: the API's public methods, found by path, and no other method.
+PUBLIC_METHOD_SUPPRESSIONS = [
+    NagPackSuppression(
+        id="AwsSolutions-APIG4",
+        reason="Public on purpose: GET /health (health checks), /openapi.json and /docs (the API's description) "
+        "return no tenant data; every other method, the root's and {proxy+}'s ANY, needs the tenant authorizer.",
+    ),
+]
+
+
+def public_api_methods(stack: Stack) -> list[apigw.Method]:
+    """The GET methods of JobApi's PUBLIC_ROUTES in `stack`, the only methods allowed without authorization."""
+    paths = {f"/{route}" for route in PUBLIC_ROUTES}
+    return [
+        c
+        for c in stack.node.find_all()
+        if isinstance(c, apigw.Method) and c.http_method == "GET" and c.resource.path in paths
+    ]
+
+
 def apply_nag(stack: Stack, role: str) -> None:
-    NagSuppressions.add_stack_suppressions(stack, COMMON_SUPPRESSIONS + STACK_SUPPRESSIONS[role], apply_to_nested_stacks=True)
+    NagSuppressions.add_stack_suppressions(
+        stack, COMMON_SUPPRESSIONS + STACK_SUPPRESSIONS[role], apply_to_nested_stacks=True
+    )
+    if role == "api":
+        for method in public_api_methods(stack):
+            NagSuppressions.add_resource_suppressions(method, PUBLIC_METHOD_SUPPRESSIONS, apply_to_children=True)
 
 
 def enable_nag(app_scope: object) -> None:

@@ -1,10 +1,12 @@
 """Live job status for dashboards: subscriptions, sequences, coalescing and tenant isolation.
 
 A client of the WebSocket API subscribes to one job, or to all of its tenant's jobs ("*"). Every write of a
-job item reaches `Publisher.publish` through the table's stream: it keeps the newest image of each job in the
-batch (coalescing), lets each job through at most once per `min_interval` unless its status changed (the
-newer image is held and sent with a later batch), numbers each push with the job's next sequence, and posts
-it only to connections of the job's own tenant.
+job item reaches `Publisher.publish` through the table's stream, in batches: it keeps the newest image of
+each job in the batch (coalescing), numbers each push with the job's next sequence, and posts it only to
+connections of the job's own tenant. How often a busy job is pushed is thus how often batches come: the
+event source mapping waits up to its batching window (1 s) to fill one, so a job of 100,000 tasks, however
+many counter updates it makes, leaves as about one push per second. Nothing is ever dropped on a timer: the
+newest image of every batch goes out, so the last state of a burst is never held back.
 
 Resuming: a client that (re)subscribes to a job with the last sequence it saw gets nothing when that is still
 the job's sequence and the job is unchanged since (the stored digest of the last pushed view still matches),
@@ -22,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -132,66 +133,20 @@ def _seq_key(sequence: str) -> tuple[int, str]:
     return (len(sequence), sequence)
 
 
-def _urgency_key(job: Job) -> tuple[str, str | None, int]:
-    """What a client must see at once: a new status, a stop request, a new run."""
-    return (job.status.value, job.stop_reason.value if job.stop_reason else None, job.run)
-
-
-@dataclass
-class Throttle:
-    """At most one push per job per `min_interval` seconds, except when its urgency key changes.
-
-    A job let through too soon is held (its newest image only) and handed back by `due` once its interval has
-    passed, so the last image of a burst is never lost: the next batch, whatever its jobs, sends it.
-    """
-
-    min_interval: float
-    capacity: int = 10_000
-    _last: OrderedDict[str, tuple[float, tuple[str, str | None, int]]] = field(default_factory=OrderedDict)
-    _held: dict[str, Job] = field(default_factory=dict)
-
-    def admit(self, job: Job, now: float) -> bool:
-        last = self._last.get(job.job_id)
-        if last is None or last[1] != _urgency_key(job) or job.status.is_final or now - last[0] >= self.min_interval:
-            self._held.pop(job.job_id, None)
-            return True
-        self._held[job.job_id] = job
-        return False
-
-    def due(self, now: float) -> list[Job]:
-        ready = [job for job_id, job in self._held.items() if now - self._last[job_id][0] >= self.min_interval]
-        for job in ready:
-            del self._held[job.job_id]
-        return ready
-
-    def pushed(self, job: Job, now: float) -> None:
-        self._last[job.job_id] = (now, _urgency_key(job))
-        self._last.move_to_end(job.job_id)
-        while len(self._last) > self.capacity:
-            oldest, _ = self._last.popitem(last=False)
-            self._held.pop(oldest, None)
-
-    @property
-    def held(self) -> list[str]:
-        return sorted(self._held)
-
-
 @dataclass
 class PublishReport:
     jobs: int = 0
-    held: int = 0
     posted: int = 0
     gone: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Publisher:
-    """Pushes job changes from the stream to subscribed connections; one per warm function instance."""
+    """Pushes job changes from the stream to subscribed connections."""
 
     store: ConnectionStore
     pusher: Pusher
     view: JobView
-    throttle: Throttle
     sequence_ttl_seconds: int = 7 * 24 * 3600
     clock: Callable[[], float] = time.time
 
@@ -199,17 +154,12 @@ class Publisher:
         now = self.clock()
         newest = latest_per_job(changes)
         report = PublishReport(jobs=len(newest))
-        fresh = {job.job_id for job in newest}
-        ready = [job for job in self.throttle.due(now) if job.job_id not in fresh]
-        ready += [job for job in newest if self.throttle.admit(job, now)]
-        report.held = len(self.throttle.held)
         by_tenant: dict[str, list[Job]] = {}
-        for job in ready:
+        for job in newest:
             by_tenant.setdefault(job.tenant, []).append(job)
         for tenant, jobs in by_tenant.items():
             subscriptions = self.store.subscribers(tenant)
             for job in jobs:
-                self.throttle.pushed(job, now)
                 targets = subscriptions.get(job.job_id, set()) | subscriptions.get(ALL_JOBS, set())
                 if not targets:
                     # Nobody listens: no sequence is spent. A later subscriber gets a snapshot, because the
@@ -290,7 +240,9 @@ class Subscriptions:
         else:
             page = self.jobs.list_jobs(connection.tenant, status=None, limit=self.snapshot_limit, next_token=None)
             states = self.store.sequences([j.job_id for j in page.items])
-            events = [{"seq": states[j.job_id].seq if j.job_id in states else 0, "job": self.view(j)} for j in page.items]
+            events = [
+                {"seq": states[j.job_id].seq if j.job_id in states else 0, "job": self.view(j)} for j in page.items
+            ]
         self._send(
             connection.connection_id,
             {"type": "subscribed", **_scope(job_id), "snapshot": bool(events) or job_id is None, "events": events},

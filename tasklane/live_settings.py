@@ -16,7 +16,6 @@ class LiveSettings(StoreSettings):
     ws_callback_url: str = Field(min_length=1, description="the stage's @connections endpoint in AWS")
     # Set when the SDK talks to an emulator, which serves the @connections API under its own gateway.
     aws_endpoint_url: str | None = None
-    live_min_push_interval_seconds: float = Field(default=0.25, ge=0, le=10)
     live_snapshot_limit: int = Field(default=25, ge=1, le=200)
 
     @property

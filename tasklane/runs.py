@@ -10,13 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from tasklane.errors import JobConflict
-from tasklane.models import Job, execution_name
+from tasklane.models import Job, JobStatus, execution_name
 from tasklane.ports import JobStore, WorkflowStarter
 
 
 def retry_failed(job: Job, by: str, store: JobStore, workflow: WorkflowStarter) -> Job:
     if not job.status.is_final:
         raise JobConflict(f"job {job.job_id} is still {job.status.value}; retry it once it ends")
+    if job.status in (JobStatus.CANCELLED, JobStatus.TIMED_OUT):
+        # Its cancelled tasks would stay cancelled; a stopped job is submitted again, not retried.
+        raise JobConflict(f"job {job.job_id} ended {job.status.value}; submit it again instead")
     if job.failed == 0:
         raise JobConflict(f"job {job.job_id} has no FAILED task to retry")
     return start_run(job, task_ids=None, payload=None, by=by, store=store, workflow=workflow)

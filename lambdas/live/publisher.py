@@ -1,7 +1,7 @@
 """The job table's stream consumer: pushes each changed job to the connections subscribed to it.
 
 The event source mapping only delivers job items (filter on sk = "JOB") and waits up to its batching
-window to fill a batch, so a busy job's many counter updates arrive together and leave as one push.
+window (1 s) to fill a batch, so a busy job's many counter updates arrive together and leave as one push.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from lambdas.live.views import job_view
 from tasklane.aws.live_connections import DynamoConnectionStore
 from tasklane.aws.live_push import ApiGatewayPusher
 from tasklane.aws.live_streams import job_changes
-from tasklane.live import Publisher, Throttle
+from tasklane.live import Publisher
 from tasklane.live_settings import LiveSettings
 
 logger = Logger(service="tasklane-live-publisher")
@@ -24,13 +24,11 @@ logger = Logger(service="tasklane-live-publisher")
 
 @cache
 def publisher() -> Publisher:
-    # One per warm instance: its throttle remembers when each job was last pushed.
     settings = LiveSettings()
     return Publisher(
         store=DynamoConnectionStore(settings.connections_table_name),
         pusher=ApiGatewayPusher(settings.management_endpoint),
         view=job_view,
-        throttle=Throttle(min_interval=settings.live_min_push_interval_seconds),
     )
 
 
@@ -39,5 +37,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     records = event.get("Records") or []
     report = publisher().publish(job_changes(records))
     logger.debug("published", extra={"records": len(records), "jobs": report.jobs, "posted": report.posted,
-                                     "held": report.held, "gone": len(report.gone)})
-    return {"jobs": report.jobs, "posted": report.posted, "held": report.held, "gone": len(report.gone)}
+                                     "gone": len(report.gone)})
+    return {"jobs": report.jobs, "posted": report.posted, "gone": len(report.gone)}

@@ -32,6 +32,8 @@ class Identity(Construct):
         self.dashboard_client = self.user_pool.add_client(
             "Dashboard",
             auth_flows=cognito.AuthFlow(user_password=True, user_srp=True),
+            # Sign-in is by those flows only: no OAuth (CDK's default enables the implicit grant to example.com).
+            disable_o_auth=True,
             generate_secret=False,
             id_token_validity=Duration.hours(1),
             access_token_validity=Duration.hours(1),

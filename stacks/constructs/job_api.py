@@ -23,7 +23,7 @@ CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 
 
 def _json_error(code: str) -> dict[str, str]:
-    return {"application/json": '{"error": {"code": "%s", "message": $context.error.messageString}}' % code}
+    return {"application/json": f'{{"error": {{"code": "{code}", "message": $context.error.messageString}}}}'}
 
 
 class JobApi(Construct):
@@ -110,12 +110,14 @@ class JobApi(Construct):
             ),
         )
         integration = apigw.LambdaIntegration(self.function)
+        authorized = apigw.MethodOptions(authorizer=authorizer, authorization_type=apigw.AuthorizationType.CUSTOM)
+        # add_proxy also mounts ANY on the root, but without the proxy's method options (so unauthenticated);
+        # mounted here first, behind the authorizer, the root's ANY is the one add_proxy keeps.
+        self.rest_api.root.add_method(
+            "ANY", integration, authorizer=authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
+        )
         self.rest_api.root.add_proxy(
-            default_integration=integration,
-            any_method=True,
-            default_method_options=apigw.MethodOptions(
-                authorizer=authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
-            ),
+            default_integration=integration, any_method=True, default_method_options=authorized
         )
         for route in PUBLIC_ROUTES:
             self.rest_api.root.add_resource(route).add_method("GET", integration)

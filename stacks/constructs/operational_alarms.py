@@ -25,7 +25,7 @@ class OperationalAlarms(Construct):
         runner: lambda_.IFunction,
         drain: lambda_.IFunction,
         state_machine: sfn.IStateMachine,
-        long_task_max_wait: Duration = Duration.minutes(15),
+        long_task_max_wait_minutes: int = 15,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "Alarms", enforce_ssl=True, display_name="Tasklane alarms")
@@ -53,7 +53,7 @@ class OperationalAlarms(Construct):
         self._add(
             "LongTasksWaiting",
             queues.long.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES),
-            threshold=long_task_max_wait.to_seconds(),
+            threshold=long_task_max_wait_minutes * 60,
             description="A long task has waited too long: the worker fleet is at its maximum, or its nodes are.",
         )
         self._add(

@@ -34,7 +34,7 @@ class PythonFunctions(Construct):
         handler: str,
         description: str,
         environment: dict[str, str],
-        timeout: Duration = Duration.seconds(30),
+        timeout: Duration | None = None,
         memory_mb: int = 512,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
@@ -52,7 +52,7 @@ class PythonFunctions(Construct):
             handler=handler,
             layers=[self.layer],
             description=description,
-            timeout=timeout,
+            timeout=timeout or Duration.seconds(30),
             memory_size=memory_mb,
             log_group=log_group,
             environment={

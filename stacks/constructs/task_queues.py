@@ -8,6 +8,8 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 
+DEAD_LETTER_VISIBILITY_SECONDS = 6 * 60
+
 
 class TaskQueues(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
@@ -22,6 +24,9 @@ class TaskQueues(Construct):
         dlq = sqs.Queue(
             self,
             f"{name}DeadLetters",
+            # Consumed by the DeadLetterDrain function (60 s timeout): Lambda refuses an event source whose
+            # queue hides a message for less than the function may run, and AWS advises six times as long.
+            visibility_timeout=Duration.seconds(DEAD_LETTER_VISIBILITY_SECONDS),
             retention_period=Duration.days(14),
             enforce_ssl=True,
             encryption=sqs.QueueEncryption.SQS_MANAGED,

@@ -240,7 +240,9 @@ def _dead_letters(outcomes: list[TaskOutcome]) -> list[DeadLetter]:
     return [
         DeadLetter(
             tenant=o.tenant or UNROUTED_TENANT, fingerprint=fingerprint(o.task_type, o.error), job_id=o.job_id,
-            task_id=o.task_id, task_type=o.task_type, error=o.error or "", source="task", dead_at=now,
+            task_id=o.task_id, task_type=o.task_type, error=o.error or "",
+            # A failure without an attempt is a message SQS dead-lettered (tasklane/draining.py), not a task's.
+            source="task" if o.attempt is not None else "queue", dead_at=now,
         )
         for o in outcomes
         if o.kind is OutcomeKind.FAILED

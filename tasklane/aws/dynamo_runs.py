@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,8 +132,12 @@ class JobControl:
         return job_from_item(item)
 
     def claim_resume(self, job_id: str, *, require_done: bool = True) -> str | None:
+        # The claim stores an id of its own. When its answer is lost after it took effect (a 5xx, a timeout),
+        # the SDK sends the same request again, which now fails its condition: the id it finds tells it the
+        # claim was its own, so the workflow is still resumed, by this caller only.
+        claim = uuid.uuid4().hex
         condition = "attribute_exists(task_token) AND attribute_not_exists(resumed)"
-        values: dict[str, Any] = {":yes": av(True)}
+        values: dict[str, Any] = {":claim": av(claim)}
         if require_done:
             condition += " AND remaining = :zero"
             values[":zero"] = av(0)
@@ -140,12 +145,16 @@ class JobControl:
             item = self._ddb.update_item(
                 TableName=self.table,
                 Key=job_key(job_id),
-                UpdateExpression="SET resumed = :yes",
+                UpdateExpression="SET resumed = :claim",
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )["Attributes"]
-        except self._ddb.exceptions.ConditionalCheckFailedException:
+        except self._ddb.exceptions.ConditionalCheckFailedException as failed:
+            old = failed.response.get("Item") or {}
+            if old.get("resumed", {}).get("S") == claim and "task_token" in old:
+                return str(old["task_token"]["S"])
             return None
         return str(item["task_token"]["S"])
 

@@ -146,9 +146,8 @@ class DynamoConnectionStore:
         found: dict[str, SequenceState] = {}
         unique = list(dict.fromkeys(job_ids))
         for start in range(0, len(unique), BATCH_GET):
-            request: dict[str, Any] = {
-                self.table: {"Keys": [sequence_key(j) for j in unique[start : start + BATCH_GET]], "ConsistentRead": True}
-            }
+            keys = [sequence_key(j) for j in unique[start : start + BATCH_GET]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
             for _ in range(8):
                 response = self._ddb.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table, []):

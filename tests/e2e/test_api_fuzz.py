@@ -15,6 +15,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from cli.client import local_endpoints
 
+
 def _schema() -> Any:
     endpoints = local_endpoints()
     # A first call may meet a cold function on a busy machine: allow it time.

@@ -11,7 +11,12 @@ from scripts.local_tenants import id_token
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "ApiKey tlk_not-a-key"}, {"Authorization": "Bearer not.a.jwt"}, {"Authorization": "Basic x"}],
+    [
+        {},
+        {"Authorization": "ApiKey tlk_not-a-key"},
+        {"Authorization": "Bearer not.a.jwt"},
+        {"Authorization": "Basic x"},
+    ],
 )
 def test_missing_or_wrong_credentials_get_401_in_the_error_shape(endpoints: dict, headers: dict) -> None:
     response = httpx.get(f"{endpoints['api_url']}jobs", headers=headers, timeout=30)

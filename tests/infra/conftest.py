@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from stacks.config import EnvironmentConfig
     from stacks.data_stack import DataStack
     from stacks.orchestration_stack import OrchestrationStack
+    from stacks.workers_stack import WorkersStack
 
 # jsii prints a banner when its Node process starts on a Node version it calls deprecated or end-of-life;
 # this runs before any test module imports aws_cdk. The end-of-life switch is a list of Node majors.
@@ -66,6 +68,57 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def actions(statement: dict[str, Any]) -> set[str]:
+    return set(as_list(statement["Action"]))
+
+
+DYNAMODB_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+SQS_CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
+SQS_METADATA = {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+STATES_RESUME = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+
+
+def access_level(allowed: set[str]) -> str:
+    """The actions allowed on one resource as a label: "read", "read-write" (DynamoDB); "consume", "send",
+    "consume+send" (SQS); "read", "put", "read+put+delete" (S3); "start", "resume", "start+resume" (Step
+    Functions). Anything else is labelled "unexpected: ..." so that comparing labels fails."""
+    unexpected = "unexpected: " + ", ".join(sorted(allowed))
+    services = {a.split(":")[0] for a in allowed}
+    if len(services) != 1:
+        return unexpected
+    (service,) = services
+    if service == "dynamodb":
+        if not {"dynamodb:GetItem", "dynamodb:Query"} <= allowed:
+            return unexpected
+        if not allowed & DYNAMODB_WRITES:
+            return "read"
+        return "read-write" if allowed >= DYNAMODB_WRITES else unexpected
+    if service == "sqs":
+        if not allowed <= SQS_CONSUME | SQS_METADATA | {"sqs:SendMessage"} or (
+            allowed & SQS_CONSUME and not allowed >= SQS_CONSUME
+        ):
+            return unexpected
+        return "+".join(name for name, present in (
+            ("consume", allowed & SQS_CONSUME), ("send", "sqs:SendMessage" in allowed)) if present) or unexpected
+    if service == "s3":
+        groups = {
+            "read": {a for a in allowed if a.startswith(("s3:Get", "s3:List"))},
+            "put": {a for a in allowed if a.startswith(("s3:Put", "s3:Abort"))},
+            "delete": {a for a in allowed if a.startswith("s3:Delete")},
+        }
+        if set().union(*groups.values()) != allowed:
+            return unexpected
+        return "+".join(name for name, found in groups.items() if found)
+    if service == "states":
+        if not allowed <= STATES_RESUME | {"states:StartExecution"} or (
+            allowed & STATES_RESUME and allowed & STATES_RESUME != STATES_RESUME
+        ):
+            return unexpected
+        return "+".join(name for name, present in (
+            ("start", "states:StartExecution" in allowed), ("resume", allowed & STATES_RESUME)) if present)
+    return unexpected
+
+
 @dataclass
 class CdkApp:
     """The built app: its stacks by role, its config, and the synthesized templates."""
@@ -80,6 +133,8 @@ class CdkApp:
 
     render = staticmethod(render)
     as_list = staticmethod(as_list)
+    actions = staticmethod(actions)
+    access_level = staticmethod(access_level)
 
     @property
     def data(self) -> DataStack:
@@ -92,6 +147,10 @@ class CdkApp:
     @property
     def api(self) -> ApiStack:
         return self.stacks["api"]  # type: ignore[return-value]
+
+    @property
+    def workers(self) -> WorkersStack:
+        return self.stacks["workers"]  # type: ignore[return-value]
 
     def template(self, role: str) -> Template:
         from aws_cdk.assertions import Template
@@ -116,14 +175,45 @@ class CdkApp:
     def resource(self, role: str, construct: Any) -> dict[str, Any]:
         return self.json(role)["Resources"][self.logical_id(role, construct)]  # type: ignore[no-any-return]
 
-    def role_policies(self, role: str, function: lambda_.Function) -> list[dict[str, Any]]:
-        """Every statement of the inline policies attached to a function's execution role."""
+    def role_policies(self, role: str, function: lambda_.Function | Any) -> list[dict[str, Any]]:
+        """Every statement of the inline policies attached to a function's (or service account's) IAM role."""
         role_id = self.logical_id(role, function.role)
         statements: list[dict[str, Any]] = []
         for policy in self.resources(role, "AWS::IAM::Policy").values():
             if {"Ref": role_id} in policy["Properties"].get("Roles", []):
                 statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
         return statements
+
+    def resolve(self, value: Any) -> str:
+        """Like render, with each ${Import:...} replaced by what the exporting stack renders it from."""
+        return re.sub(r"\$\{Import:([^}]+)\}", lambda m: render(self.export(m.group(1))), render(value))
+
+    def permissions(self, role: str, grantee: lambda_.Function | Any) -> dict[str, set[str]]:
+        """What a function's (or service account's) role may do: resolved resource -> allowed actions.
+
+        A table is `${<TableId>.Arn}`, its indexes `${<TableId>.Arn}/index/*`, a queue `${<QueueId>.Arn}`,
+        wherever the stack that owns it is. Only plain Allow statements are expected.
+        """
+        allowed: dict[str, set[str]] = {}
+        for statement in self.role_policies(role, grantee):
+            assert statement["Effect"] == "Allow" and set(statement) == {"Action", "Effect", "Resource"}, statement
+            for resource in as_list(statement["Resource"]):
+                allowed.setdefault(self.resolve(resource), set()).update(actions(statement))
+        return allowed
+
+    def access(self, role: str, grantee: lambda_.Function | Any) -> dict[str, str]:
+        """`permissions` summed up: resolved resource -> what may be done with it (see `access_level`)."""
+        return {resource: access_level(allowed) for resource, allowed in self.permissions(role, grantee).items()}
+
+    def arn(self, role: str, construct: Any) -> str:
+        """How `permissions` names a construct's ARN (its Fn::GetAtt Arn, or its Ref for a state machine)."""
+        logical_id = self.logical_id(role, construct)
+        if self.json(role)["Resources"][logical_id]["Type"] == "AWS::StepFunctions::StateMachine":
+            return f"${{{logical_id}}}"
+        return f"${{{logical_id}.Arn}}"
+
+    def arns(self) -> PlatformArns:
+        return PlatformArns(self)
 
     def export(self, import_name: str) -> Any:
         """The value another stack exports under `import_name` (what an Fn::ImportValue resolves to)."""
@@ -139,6 +229,27 @@ class CdkApp:
                 if output.get("Export", {}).get("Name") == import_name:
                     return role
         raise KeyError(f"no stack exports {import_name!r}")
+
+
+class PlatformArns:
+    """How CdkApp.permissions and CdkApp.access name the platform's resources."""
+
+    def __init__(self, app: CdkApp) -> None:
+        store, queues, workflow = app.data.store, app.orchestration.queues, app.orchestration.workflow
+        self.table = app.arn("data", store.table)
+        self.indexes = f"{self.table}/index/*"
+        self.idempotency = app.arn("data", store.idempotency)
+        self.bucket = app.arn("data", store.manifests)
+        self.short, self.long, self.control, self.short_dlq, self.long_dlq = (
+            app.arn("orchestration", q)
+            for q in (queues.short, queues.long, queues.control, queues.short_dlq, queues.long_dlq)
+        )
+        self.state_machine = app.arn("orchestration", workflow.state_machine)
+        machine = app.resource("orchestration", workflow.state_machine)["Properties"]
+        # grant_resume names the machine by its name: the machine's definition refers to the functions it grants.
+        self.resume = (
+            "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:" + machine["StateMachineName"]
+        )
 
 
 def build(tmp: Path, context: dict[str, Any]) -> CdkApp:

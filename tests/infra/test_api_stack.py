@@ -1,7 +1,9 @@
-"""The API stack: REST API, stage, and the API function's wiring and permissions."""
+"""The API stack: REST API, authorizer, gateway responses, stage, and the functions' wiring and permissions."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -10,6 +12,8 @@ if TYPE_CHECKING:
     from tests.infra.conftest import CdkApp
 
 ROLE = "api"
+PUBLIC = {("/health", "GET"), ("/openapi.json", "GET"), ("/docs", "GET")}
+AUTHORIZED = {("/", "ANY"), ("/{proxy+}", "ANY")}
 
 
 @pytest.fixture(scope="module")
@@ -18,46 +22,216 @@ def function_id(cdk_app: CdkApp) -> str:
 
 
 @pytest.fixture(scope="module")
+def authorizer_function_id(cdk_app: CdkApp) -> str:
+    return cdk_app.logical_id(ROLE, cdk_app.api.api.authorizer_function)
+
+
+@pytest.fixture(scope="module")
 def rest_api_id(cdk_app: CdkApp) -> str:
     return cdk_app.logical_id(ROLE, cdk_app.api.api.rest_api)
 
 
-def _actions(statement: dict[str, Any]) -> set[str]:
-    return {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
+@pytest.fixture(scope="module")
+def authorizer(cdk_app: CdkApp) -> tuple[str, dict[str, Any]]:
+    ((logical_id, resource),) = cdk_app.resources(ROLE, "AWS::ApiGateway::Authorizer").items()
+    return logical_id, resource["Properties"]
+
+
+@pytest.fixture(scope="module")
+def methods(cdk_app: CdkApp, rest_api_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every method of the API by (resource path, HTTP method)."""
+    resources = cdk_app.resources(ROLE, "AWS::ApiGateway::Resource")
+    root = {"Fn::GetAtt": [rest_api_id, "RootResourceId"]}
+
+    def path(resource_id: Any) -> str:
+        if resource_id == root:
+            return "/"
+        props = resources[resource_id["Ref"]]["Properties"]
+        parent = path(props["ParentId"])
+        return f"{parent.rstrip('/')}/{props['PathPart']}"
+
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for method in cdk_app.resources(ROLE, "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        assert props["RestApiId"] == {"Ref": rest_api_id}
+        key = (path(props["ResourceId"]), props["HttpMethod"])
+        assert key not in found, key
+        found[key] = props
+    return found
 
 
 def test_one_rest_api(cdk_app: CdkApp, rest_api_id: str) -> None:
     assert list(cdk_app.resources(ROLE, "AWS::ApiGateway::RestApi")) == [rest_api_id]
 
 
-def test_proxy_resource_sends_everything_to_the_api_function(
-    cdk_app: CdkApp, rest_api_id: str, function_id: str
+def test_the_api_has_exactly_its_routes(methods: dict[tuple[str, str], dict[str, Any]]) -> None:
+    routes = {key for key in methods if key[1] != "OPTIONS"}
+    assert routes == PUBLIC | AUTHORIZED
+    # A CORS preflight on every resource.
+    assert {path for path, verb in methods if verb == "OPTIONS"} == {path for path, _ in routes}
+
+
+def test_every_route_but_the_public_ones_needs_the_tenant_authorizer(
+    methods: dict[tuple[str, str], dict[str, Any]], authorizer: tuple[str, dict[str, Any]]
 ) -> None:
-    proxies = {
-        k: r
-        for k, r in cdk_app.resources(ROLE, "AWS::ApiGateway::Resource").items()
-        if r["Properties"]["PathPart"] == "{proxy+}"
+    authorizer_id, _ = authorizer
+    for key, props in methods.items():
+        if key in AUTHORIZED:
+            assert props["AuthorizationType"] == "CUSTOM", key
+            assert props["AuthorizerId"] == {"Ref": authorizer_id}, key
+        else:
+            assert key in PUBLIC or key[1] == "OPTIONS", key
+            assert props["AuthorizationType"] == "NONE", key
+            assert "AuthorizerId" not in props, key
+        assert not props.get("ApiKeyRequired"), key  # API keys are the authorizer's, not API Gateway usage plans
+
+
+def test_routes_proxy_to_the_api_function_and_preflights_stay_in_api_gateway(
+    cdk_app: CdkApp, methods: dict[tuple[str, str], dict[str, Any]], function_id: str
+) -> None:
+    for key, props in methods.items():
+        integration = props["Integration"]
+        if key[1] == "OPTIONS":
+            assert integration["Type"] == "MOCK", key
+            continue
+        assert integration["Type"] == "AWS_PROXY", key
+        assert integration["IntegrationHttpMethod"] == "POST", key
+        assert f"/functions/${{{function_id}.Arn}}/invocations" in cdk_app.render(integration["Uri"]), key
+
+
+def _unauthenticated(method: str, path: str) -> dict[str, Any]:
+    """A REST proxy event as API Gateway sends it for a method without an authorizer."""
+    return {
+        "resource": path, "path": path, "httpMethod": method, "headers": {"Accept": "*/*"},
+        "multiValueHeaders": {}, "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "pathParameters": None, "stageVariables": None, "body": None, "isBase64Encoded": False,
+        "requestContext": {
+            "resourcePath": path, "httpMethod": method, "path": f"/v1{path}", "stage": "v1", "requestId": "r-1",
+            "accountId": "123456789012", "apiId": "abc123", "identity": {"sourceIp": "203.0.113.9"},
+        },
     }
-    assert len(proxies) == 1
-    ((proxy_id, proxy),) = proxies.items()
-    assert proxy["Properties"]["ParentId"] == {"Fn::GetAtt": [rest_api_id, "RootResourceId"]}
-    methods = [
-        m["Properties"]
-        for m in cdk_app.resources(ROLE, "AWS::ApiGateway::Method").values()
-        if m["Properties"]["ResourceId"] == {"Ref": proxy_id}
-    ]
-    assert [m["HttpMethod"] for m in methods if m["HttpMethod"] != "OPTIONS"] == ["ANY"]
-    any_method = next(m for m in methods if m["HttpMethod"] == "ANY")
-    integration = any_method["Integration"]
-    assert integration["Type"] == "AWS_PROXY"
-    assert integration["IntegrationHttpMethod"] == "POST"
-    uri = cdk_app.render(integration["Uri"])
-    assert f"/functions/${{{function_id}.Arn}}/invocations" in uri
 
 
-def test_api_gateway_may_invoke_the_function_from_this_api_only(
-    cdk_app: CdkApp, rest_api_id: str, function_id: str
+@dataclass
+class _Context:
+    function_name: str = "api"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:api"
+    memory_limit_in_mb: int = 1769
+    aws_request_id: str = "r-1"
+    log_group_name: str = "/aws/lambda/api"
+    log_stream_name: str = "s"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def test_public_routes_answer_without_the_authorizer_and_others_do_not() -> None:
+    """API Gateway lets the public routes through with no tenant: the handler must serve them so, and refuse
+    the others (as it would if a route lost its authorizer)."""
+    from lambdas.api.handler import lambda_handler
+    from stacks.constructs.job_api import PUBLIC_ROUTES
+
+    assert {(f"/{route}", "GET") for route in PUBLIC_ROUTES} == PUBLIC
+    for path, method in PUBLIC:
+        response = lambda_handler(_unauthenticated(method, path), _Context())  # type: ignore[arg-type]
+        assert response["statusCode"] == 200, (path, response)
+    refused = lambda_handler(_unauthenticated("GET", "/jobs"), _Context())  # type: ignore[arg-type]
+    assert refused["statusCode"] == 401
+    assert json.loads(refused["body"])["error"]["code"] == "unauthorized"
+
+
+def test_preflight_allows_the_headers_the_api_reads(methods: dict[tuple[str, str], dict[str, Any]]) -> None:
+    from lambdas.api.handler import CORS_HEADERS
+
+    preflight = methods[("/{proxy+}", "OPTIONS")]["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
+    headers = preflight["method.response.header.Access-Control-Allow-Headers"].strip("'").split(",")
+    assert {"Authorization", "Content-Type", "Idempotency-Key"} <= set(headers)
+    assert set(CORS_HEADERS) <= set(headers)  # what the handler itself answers preflights with
+    assert preflight["method.response.header.Access-Control-Allow-Origin"] == "'*'"
+
+
+def test_token_authorizer_reads_the_authorization_header_and_caches(
+    cdk_app: CdkApp, rest_api_id: str, authorizer: tuple[str, dict[str, Any]], authorizer_function_id: str
 ) -> None:
+    _, props = authorizer
+    assert props["Type"] == "TOKEN"
+    assert props["RestApiId"] == {"Ref": rest_api_id}
+    assert props["IdentitySource"] == "method.request.header.Authorization"
+    assert props["AuthorizerResultTtlInSeconds"] == 300
+    assert f"/functions/${{{authorizer_function_id}.Arn}}/invocations" in cdk_app.render(props["AuthorizerUri"])
+    function = cdk_app.json(ROLE)["Resources"][authorizer_function_id]["Properties"]
+    assert function["Handler"] == "lambdas.authorizer.handler.lambda_handler"
+
+
+def test_the_authorizer_may_be_invoked_by_this_api_only(
+    cdk_app: CdkApp, rest_api_id: str, authorizer: tuple[str, dict[str, Any]], authorizer_function_id: str
+) -> None:
+    authorizer_id, _ = authorizer
+    permissions = [
+        p["Properties"]
+        for p in cdk_app.resources(ROLE, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [authorizer_function_id, "Arn"]}
+    ]
+    assert len(permissions) == 1
+    assert permissions[0]["Principal"] == "apigateway.amazonaws.com"
+    assert cdk_app.render(permissions[0]["SourceArn"]).endswith(f":${{{rest_api_id}}}/authorizers/${{{authorizer_id}}}")
+
+
+def test_authorizer_environment_names_the_user_pool_and_its_client(
+    cdk_app: CdkApp, authorizer_function_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasklane.settings import AuthorizerSettings
+
+    env = cdk_app.json(ROLE)["Resources"][authorizer_function_id]["Properties"]["Environment"]["Variables"]
+    identity, store = cdk_app.data.identity, cdk_app.data.store
+    assert cdk_app.export(env["USER_POOL_ID"]["Fn::ImportValue"]) == {
+        "Ref": cdk_app.logical_id("data", identity.user_pool)
+    }
+    assert cdk_app.export(env["USER_POOL_CLIENT_IDS"]["Fn::ImportValue"]) == {
+        "Ref": cdk_app.logical_id("data", identity.dashboard_client)
+    }
+    assert cdk_app.export(env["TABLE_NAME"]["Fn::ImportValue"]) == {"Ref": cdk_app.logical_id("data", store.table)}
+    # Lambda sets AWS_REGION itself; the rest must come from the stack.
+    for name, value in env.items():
+        monkeypatch.setenv(name, value if isinstance(value, str) else f"placeholder-{name.lower()}")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    settings = AuthorizerSettings()
+    assert settings.client_ids == ["placeholder-user_pool_client_ids"]
+    assert settings.aws_endpoint_url is None  # in AWS, the pool's keys come from Cognito itself
+
+
+def test_gateway_responses_speak_the_api_error_shape(cdk_app: CdkApp, rest_api_id: str) -> None:
+    """API Gateway's own refusals (a missing or bad token, a throttle, a fault) answer like the API does."""
+    from lambdas.api.schemas import ErrorOut
+
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in cdk_app.resources(ROLE, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    expected = {
+        "UNAUTHORIZED": "unauthorized",
+        "ACCESS_DENIED": "forbidden",
+        "DEFAULT_4XX": "bad_request",
+        "DEFAULT_5XX": "gateway_error",
+    }
+    assert set(responses) == set(expected)
+    for response_type, code in expected.items():
+        props = responses[response_type]
+        assert props["RestApiId"] == {"Ref": rest_api_id}
+        assert props["ResponseParameters"] == {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}
+        assert set(props["ResponseTemplates"]) == {"application/json"}
+        template = props["ResponseTemplates"]["application/json"]
+        # $context.error.messageString is the message already quoted as a JSON string.
+        message = 'Unauthorized "quoted"'
+        body = json.loads(template.replace("$context.error.messageString", json.dumps(message)))
+        assert body == {"error": {"code": code, "message": message}}, response_type
+        ErrorOut.model_validate(body)
+        assert "$context.error.message " not in template and "$context.error.message}" not in template
+
+
+def test_api_function_may_be_invoked_from_this_api_only(cdk_app: CdkApp, rest_api_id: str, function_id: str) -> None:
     permissions = [
         p["Properties"]
         for p in cdk_app.resources(ROLE, "AWS::Lambda::Permission").values()
@@ -81,6 +255,22 @@ def test_stage_v1_writes_access_logs(cdk_app: CdkApp, rest_api_id: str) -> None:
         assert field in stage["AccessLogSetting"]["Format"]
 
 
+def test_access_logs_can_be_written_from_the_first_deployment(cdk_app: CdkApp) -> None:
+    """cloud_watch_role=True: the account's API Gateway role is set (and the stage waits for it)."""
+    resources = cdk_app.json(ROLE)["Resources"]
+    ((account_id, account),) = cdk_app.resources(ROLE, "AWS::ApiGateway::Account").items()
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = resources[role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}}
+    ]
+    assert [cdk_app.render(a) for a in role["ManagedPolicyArns"]] == [
+        "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+    ]
+    (stage,) = cdk_app.resources(ROLE, "AWS::ApiGateway::Stage").values()
+    assert account_id in stage.get("DependsOn", [])
+
+
 def test_stage_throttles(cdk_app: CdkApp) -> None:
     (stage,) = (s["Properties"] for s in cdk_app.resources(ROLE, "AWS::ApiGateway::Stage").values())
     settings = {m["ResourcePath"]: m for m in stage["MethodSettings"]}
@@ -92,6 +282,7 @@ def test_api_function_environment_points_at_the_platform(cdk_app: CdkApp, functi
     store = cdk_app.data.store
     expected = {
         "TABLE_NAME": ("data", {"Ref": cdk_app.logical_id("data", store.table)}),
+        "IDEMPOTENCY_TABLE_NAME": ("data", {"Ref": cdk_app.logical_id("data", store.idempotency)}),
         "MANIFEST_BUCKET": ("data", {"Ref": cdk_app.logical_id("data", store.manifests)}),
         "STATE_MACHINE_ARN": (
             "orchestration",
@@ -105,39 +296,26 @@ def test_api_function_environment_points_at_the_platform(cdk_app: CdkApp, functi
         assert cdk_app.export(import_name) == value, name
 
 
-def test_api_function_environment_matches_its_settings(cdk_app: CdkApp, function_id: str) -> None:
-    from tasklane.settings import ApiSettings
-
-    env = cdk_app.json(ROLE)["Resources"][function_id]["Properties"]["Environment"]["Variables"]
-    for name, field in ApiSettings.model_fields.items():
-        if field.is_required():
-            assert name.upper() in env, f"the API function needs {name.upper()}"
-
-
-def test_api_function_may_start_executions_of_the_state_machine_only(cdk_app: CdkApp, function_id: str) -> None:
-    statements = cdk_app.role_policies(ROLE, cdk_app.api.api.function)
-    states = [s for s in statements if any(a.startswith("states:") for a in _actions(s))]
-    assert states, "the API function cannot start the workflow"
-    machine_arn = cdk_app.json(ROLE)["Resources"][function_id]["Properties"]["Environment"]["Variables"][
-        "STATE_MACHINE_ARN"
-    ]
-    for statement in states:
-        assert {a for a in _actions(statement) if a.startswith("states:")} == {"states:StartExecution"}, statement
-        assert statement["Resource"] == machine_arn
-    for statement in statements:
-        assert "*" not in cdk_app.as_list(statement["Resource"]), statement
+def test_api_function_role_is_least_privilege(cdk_app: CdkApp) -> None:
+    """Jobs and idempotency records; put manifests and presign uploads, read uploads and payloads (never
+    manifests); start executions and answer their task tokens (a cancel's SendTaskFailure). No queue."""
+    arns = cdk_app.arns()
+    assert cdk_app.access(ROLE, cdk_app.api.api.function) == {
+        arns.table: "read-write",
+        arns.indexes: "read-write",
+        arns.idempotency: "read-write",
+        arns.bucket: "read",  # GetBucket*/List*: a missing upload is NoSuchKey, not AccessDenied
+        f"{arns.bucket}/*": "put",
+        f"{arns.bucket}/uploads/*": "read",
+        f"{arns.bucket}/payloads/*": "read",
+        arns.state_machine: "start+resume",
+    }
 
 
-def test_api_function_only_writes_manifests(cdk_app: CdkApp) -> None:
-    """The API stores a job's manifest; only the dispatcher reads it, and nothing deletes it."""
-    statements = cdk_app.role_policies(ROLE, cdk_app.api.api.function)
-    s3 = [s for s in statements if any(a.startswith("s3:") for a in _actions(s))]
-    assert len(s3) == 1
-    assert "s3:PutObject" in _actions(s3[0])
-    assert not {a for a in _actions(s3[0]) if a.startswith(("s3:Get", "s3:List", "s3:Delete"))}
-    bucket_import = cdk_app.render(cdk_app.as_list(s3[0]["Resource"])[0]).removesuffix("/*")
-    assert [cdk_app.render(r) for r in cdk_app.as_list(s3[0]["Resource"])] == [f"{bucket_import}/*"]
-    bucket_id = cdk_app.logical_id("data", cdk_app.data.store.manifests)
-    assert cdk_app.export(bucket_import.removeprefix("${Import:").removesuffix("}")) == {
-        "Fn::GetAtt": [bucket_id, "Arn"]
+def test_authorizer_role_only_reads_the_job_table(cdk_app: CdkApp) -> None:
+    """It looks API keys up; verifying a Cognito ID token needs only the pool's public keys (no IAM)."""
+    arns = cdk_app.arns()
+    assert cdk_app.access(ROLE, cdk_app.api.api.authorizer_function) == {
+        arns.table: "read",
+        arns.indexes: "read",
     }

@@ -1,9 +1,10 @@
-"""The data stack: the job table and the manifest bucket."""
+"""The data stack: the job table, the idempotency table, the manifest bucket and the user pool."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 if TYPE_CHECKING:
@@ -87,18 +88,124 @@ def test_bucket_policy_denies_insecure_transport(cdk_app: CdkApp) -> None:
     )
 
 
+def stateful(app: CdkApp) -> list[Any]:
+    return [app.data.store.table, app.data.store.idempotency, app.data.store.manifests, app.data.identity.user_pool]
+
+
 def test_dev_data_is_destroyed_with_the_stack(cdk_app: CdkApp) -> None:
     assert cdk_app.config.retain_data is False
     resources = cdk_app.json("data")["Resources"]
-    for logical_id in (cdk_app.logical_id("data", cdk_app.data.store.table), bucket_id(cdk_app)):
+    for construct in stateful(cdk_app):
+        logical_id = cdk_app.logical_id("data", construct)
         assert resources[logical_id]["DeletionPolicy"] == "Delete", logical_id
 
 
 def test_prod_data_is_retained(prod_app: CdkApp) -> None:
     assert prod_app.config.retain_data is True
     resources = prod_app.json("data")["Resources"]
-    store = prod_app.data.store
-    for construct in (store.table, store.manifests):
+    for construct in stateful(prod_app):
         resource = resources[prod_app.logical_id("data", construct)]
-        assert resource["DeletionPolicy"] == "Retain"
-        assert resource["UpdateReplacePolicy"] == "Retain"
+        assert resource["DeletionPolicy"] == "Retain", construct.node.path
+        assert resource["UpdateReplacePolicy"] == "Retain", construct.node.path
+
+
+# --- the idempotency table ------------------------------------------------------------------------------------
+
+
+def idempotency(cdk_app: CdkApp) -> dict[str, Any]:
+    return cdk_app.resource("data", cdk_app.data.store.idempotency)["Properties"]  # type: ignore[no-any-return]
+
+
+def test_idempotency_table_is_keyed_by_id_and_expires_by_ttl(cdk_app: CdkApp) -> None:
+    props = idempotency(cdk_app)
+    assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert "GlobalSecondaryIndexes" not in props and "StreamSpecification" not in props
+    assert cdk_app.logical_id("data", cdk_app.data.store.idempotency) != cdk_app.logical_id(
+        "data", cdk_app.data.store.table
+    )
+
+
+def test_idempotency_table_matches_the_api_persistence_layer(
+    cdk_app: CdkApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Powertools writes its records with these attribute names: the table's key and TTL must be the same."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from lambdas.api import idempotency as api_idempotency
+
+    created: list[DynamoDBPersistenceLayer] = []
+
+    class Recorded(DynamoDBPersistenceLayer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(api_idempotency, "DynamoDBPersistenceLayer", Recorded)
+    api_idempotency._guarded.__wrapped__("idempotency")  # the uncached builder the API calls
+    (persistence,) = created
+    props = idempotency(cdk_app)
+    assert props["KeySchema"] == [{"AttributeName": persistence.key_attr, "KeyType": "HASH"}]
+    assert persistence.sort_key_attr is None
+    assert props["TimeToLiveSpecification"]["AttributeName"] == persistence.expiry_attr
+
+
+# --- the user pool --------------------------------------------------------------------------------------------
+
+
+def user_pool(cdk_app: CdkApp) -> dict[str, Any]:
+    return cdk_app.resource("data", cdk_app.data.identity.user_pool)["Properties"]  # type: ignore[no-any-return]
+
+
+def test_one_user_pool_and_one_client(cdk_app: CdkApp) -> None:
+    assert list(cdk_app.resources("data", "AWS::Cognito::UserPool")) == [
+        cdk_app.logical_id("data", cdk_app.data.identity.user_pool)
+    ]
+    assert list(cdk_app.resources("data", "AWS::Cognito::UserPoolClient")) == [
+        cdk_app.logical_id("data", cdk_app.data.identity.dashboard_client)
+    ]
+
+
+def test_user_pool_tenant_attribute_is_immutable(cdk_app: CdkApp) -> None:
+    """custom:tenant is what the authorizer scopes a person to: set once by an administrator, never changed."""
+    (tenant,) = [a for a in user_pool(cdk_app)["Schema"] if a["Name"] == "tenant"]
+    assert tenant["AttributeDataType"] == "String"
+    assert tenant["Mutable"] is False
+    assert tenant["StringAttributeConstraints"] == {"MinLength": "1", "MaxLength": "63"}
+
+
+def test_user_pool_allows_no_self_sign_up(cdk_app: CdkApp) -> None:
+    assert user_pool(cdk_app)["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+
+
+def test_user_pool_password_and_mfa_policy(cdk_app: CdkApp) -> None:
+    props = user_pool(cdk_app)
+    assert props["Policies"]["PasswordPolicy"] == {
+        "MinimumLength": 12,
+        "RequireLowercase": True,
+        "RequireNumbers": True,
+        "RequireSymbols": True,
+        "RequireUppercase": True,
+    }
+    assert props["MfaConfiguration"] == "OPTIONAL"
+    assert props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+
+
+def test_dashboard_client_signs_in_with_password_or_srp_only(cdk_app: CdkApp) -> None:
+    client = cdk_app.resource("data", cdk_app.data.identity.dashboard_client)["Properties"]
+    assert client["UserPoolId"] == {"Ref": cdk_app.logical_id("data", cdk_app.data.identity.user_pool)}
+    assert set(client["ExplicitAuthFlows"]) == {
+        "ALLOW_USER_PASSWORD_AUTH",
+        "ALLOW_USER_SRP_AUTH",
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    }
+    assert client["GenerateSecret"] is False  # a browser cannot keep a secret
+    assert client["PreventUserExistenceErrors"] == "ENABLED"
+    # No OAuth: no implicit grant, no placeholder callback URL.
+    assert not client.get("AllowedOAuthFlowsUserPoolClient")
+    assert "AllowedOAuthFlows" not in client and "CallbackURLs" not in client
+    assert client["IdTokenValidity"] == 60 and client["TokenValidityUnits"]["IdToken"] == "minutes"

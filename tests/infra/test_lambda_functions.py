@@ -1,4 +1,4 @@
-"""Every Lambda function of the data, orchestration and API stacks: runtime, layer, handler, code."""
+"""Every Lambda function of the platform's own stacks (all but workers): runtime, layer, handler, code."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pydantic_settings import BaseSettings
 
 if TYPE_CHECKING:
     from tests.infra.conftest import CdkApp
 
-ROLES = ("data", "orchestration", "api")
+# The workers stack's functions are aws-cdk-lib's EKS providers, with their own runtimes and code.
+NOT_OURS = {"workers"}
 RUNTIME = "python3.13"
 # What the Lambda Python runtime brings itself; the layer deliberately leaves these out.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "dateutil", "six.py", "urllib3")
@@ -24,21 +26,61 @@ RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "dateutil", "six.py", "ur
 def functions(cdk_app: CdkApp) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (role, logical_id, resource["Properties"])
-        for role in ROLES
+        for role in cdk_app.stacks
+        if role not in NOT_OURS
         for logical_id, resource in cdk_app.resources(role, "AWS::Lambda::Function").items()
     ]
 
 
-def test_the_stacks_have_the_expected_functions(cdk_app: CdkApp) -> None:
-    handlers = {props["Handler"] for _, _, props in functions(cdk_app)}
-    assert {
+EXPECTED_HANDLERS = {
+    "data": [],
+    "api": [
         "lambdas.api.handler.lambda_handler",
+        "lambdas.authorizer.handler.lambda_handler",
+    ],
+    "orchestration": [
         "lambdas.runner.handler.lambda_handler",
+        "lambdas.orchestrator.watchdog.lambda_handler",
+        "lambdas.dead_letters.handler.lambda_handler",
         "lambdas.orchestrator.handlers.mark_running",
         "lambdas.orchestrator.handlers.dispatch_tasks",
         "lambdas.orchestrator.handlers.wait_for_tasks",
+        "lambdas.orchestrator.handlers.stop_tasks",
         "lambdas.orchestrator.handlers.finalize",
-    } <= handlers
+    ],
+}
+
+
+def test_the_stacks_have_exactly_the_expected_functions(cdk_app: CdkApp) -> None:
+    for role, expected in EXPECTED_HANDLERS.items():
+        handlers = sorted(props["Handler"] for r, _, props in functions(cdk_app) if r == role)
+        assert handlers == sorted(expected), role
+
+
+def _settings_class(handler: str) -> type[BaseSettings]:
+    """The one pydantic-settings class the handler's module reads its configuration with."""
+    module = importlib.import_module(handler.rpartition(".")[0])
+    (found,) = {v for v in vars(module).values() if isinstance(v, type) and issubclass(v, BaseSettings)}
+    return found
+
+
+def test_every_function_environment_satisfies_its_settings(cdk_app: CdkApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each function validates its settings at start-up: a missing variable would fail every invocation."""
+    from pydantic import ValidationError
+
+    for _, logical_id, props in functions(cdk_app):
+        settings = _settings_class(props["Handler"])
+        variables = props.get("Environment", {}).get("Variables", {})
+        with monkeypatch.context() as env:
+            for name in {n.upper() for n in settings.model_fields} | set(variables):
+                env.delenv(name, raising=False)
+            for name, value in variables.items():
+                env.setenv(name, value if isinstance(value, str) else f"placeholder-{name.lower()}")
+            env.setenv("AWS_REGION", "eu-west-1")  # set by Lambda itself in every function
+            try:
+                settings()
+            except ValidationError as invalid:
+                pytest.fail(f"{logical_id} ({props['Handler']}): {invalid}")
 
 
 def test_every_function_runs_python_3_13_on_the_shared_layer(cdk_app: CdkApp) -> None:
@@ -48,8 +90,18 @@ def test_every_function_runs_python_3_13_on_the_shared_layer(cdk_app: CdkApp) ->
         assert props["Layers"] == [{"Ref": cdk_app.logical_id(role, layer)}], logical_id
 
 
-@pytest.mark.parametrize("role", ROLES[1:])
-def test_the_layer_is_built_for_the_runtime(cdk_app: CdkApp, role: str) -> None:
+def roles_with_functions(cdk_app: CdkApp) -> list[str]:
+    roles = sorted({role for role, _, _ in functions(cdk_app)})
+    assert {"orchestration", "api"} <= set(roles)
+    return roles
+
+
+def test_the_layer_is_built_for_the_runtime(cdk_app: CdkApp) -> None:
+    for role in roles_with_functions(cdk_app):
+        _check_layer(cdk_app, role)
+
+
+def _check_layer(cdk_app: CdkApp, role: str) -> None:
     layers = cdk_app.resources(role, "AWS::Lambda::LayerVersion")
     assert len(layers) == 1
     (layer,) = layers.values()
@@ -99,7 +151,7 @@ def test_handlers_import_from_the_deployed_code_and_layer_alone(cdk_app: CdkApp,
     for package in RUNTIME_PACKAGES:
         if (site / package).exists():
             (runtime / package).symlink_to(site / package)
-    for role in ROLES[1:]:
+    for role in roles_with_functions(cdk_app):
         props = [p for r, _, p in functions(cdk_app) if r == role]
         code = {_asset_dir(cdk_app, p["Code"]["S3Key"]) for p in props}
         assert len(code) == 1, "the functions of a stack share one code asset"

@@ -1,8 +1,7 @@
-"""The orchestration stack's queues and short-task runner."""
+"""The orchestration stack's queues and the functions they feed: runner, watchdog and dead-letter drain."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,10 +26,14 @@ def queue_pairs(cdk_app: CdkApp) -> dict[str, tuple[str, str]]:
     return {
         "short": (cdk_app.logical_id(ROLE, queues.short), cdk_app.logical_id(ROLE, queues.short_dlq)),
         "long": (cdk_app.logical_id(ROLE, queues.long), cdk_app.logical_id(ROLE, queues.long_dlq)),
+        "control": (cdk_app.logical_id(ROLE, queues.control), cdk_app.logical_id(ROLE, queues.control_dlq)),
     }
 
 
-@pytest.mark.parametrize("name", ["short", "long"])
+TASK_QUEUES = ("short", "long")
+
+
+@pytest.mark.parametrize("name", ["short", "long", "control"])
 def test_each_queue_redrives_to_its_own_dead_letter_queue(cdk_app: CdkApp, name: str) -> None:
     queue_id, dlq_id = queue_pairs(cdk_app)[name]
     resources = cdk_app.json(ROLE)["Resources"]
@@ -45,20 +48,23 @@ def test_each_queue_redrives_to_its_own_dead_letter_queue(cdk_app: CdkApp, name:
 
 def test_dead_letter_queues_are_distinct(cdk_app: CdkApp) -> None:
     pairs = queue_pairs(cdk_app)
-    assert pairs["short"][1] != pairs["long"][1]
+    ids = [queue_id for pair in pairs.values() for queue_id in pair]
+    assert len(set(ids)) == len(ids) == 6
+    assert set(ids) == set(cdk_app.resources(ROLE, "AWS::SQS::Queue"))
 
 
 def test_sqs_dead_letters_only_after_the_platform_gave_up(cdk_app: CdkApp) -> None:
     """Every receive of a message is one attempt; SQS must not dead-letter a task the platform would retry."""
     assert cdk_app.config.max_receive_count > max_attempts_limit()
-    for queue_id, _ in queue_pairs(cdk_app).values():
+    for name in TASK_QUEUES:
+        queue_id, _ = queue_pairs(cdk_app)[name]
         redrive = cdk_app.json(ROLE)["Resources"][queue_id]["Properties"]["RedrivePolicy"]
         assert redrive["maxReceiveCount"] > max_attempts_limit()
 
 
 def test_every_queue_is_encrypted_and_refuses_plain_http(cdk_app: CdkApp) -> None:
     queues = cdk_app.resources(ROLE, "AWS::SQS::Queue")
-    assert len(queues) == 4
+    assert len(queues) == 6
     policies = cdk_app.resources(ROLE, "AWS::SQS::QueuePolicy").values()
     for queue_id, queue in queues.items():
         assert queue["Properties"].get("SqsManagedSseEnabled") is True, queue_id
@@ -91,86 +97,156 @@ def test_long_queue_visibility_comes_from_config(cdk_app: CdkApp) -> None:
     assert visibility == cdk_app.config.long_task_visibility_seconds
 
 
-def test_runner_reads_the_short_queue_reporting_batch_item_failures(cdk_app: CdkApp) -> None:
+def event_sources(cdk_app: CdkApp) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every event source mapping, by (queue logical id, function logical id)."""
+    mappings: dict[tuple[str, str], dict[str, Any]] = {}
+    for mapping in cdk_app.resources(ROLE, "AWS::Lambda::EventSourceMapping").values():
+        props = mapping["Properties"]
+        queue_id, attribute = props["EventSourceArn"]["Fn::GetAtt"]
+        assert attribute == "Arn"
+        key = (queue_id, props["FunctionName"]["Ref"])
+        assert key not in mappings, key
+        mappings[key] = props
+    return mappings
+
+
+def test_event_sources_feed_each_queue_to_its_function(cdk_app: CdkApp) -> None:
+    """Short tasks to the runner, the control queue to the watchdog, both task DLQs to the drain; no other."""
+    orchestration = cdk_app.orchestration
+    pairs = queue_pairs(cdk_app)
+    functions = (orchestration.runner, orchestration.watchdog, orchestration.dead_letter_drain)
+    runner, watchdog, drain = (cdk_app.logical_id(ROLE, f.function) for f in functions)
+    assert set(event_sources(cdk_app)) == {
+        (pairs["short"][0], runner),
+        (pairs["control"][0], watchdog),
+        (pairs["short"][1], drain),
+        (pairs["long"][1], drain),
+    }
+    # The long queue is the EKS workers' and the control DLQ is kept for operators: no function reads them.
+
+
+def test_every_event_source_reports_batch_item_failures(cdk_app: CdkApp) -> None:
+    for key, props in event_sources(cdk_app).items():
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"], key
+        assert props.get("Enabled", True) is True, key
+        assert 1 <= props["BatchSize"] <= 10, key  # SQS batches above 10 need a batching window
+
+
+def test_queues_hide_messages_longer_than_their_function_runs(cdk_app: CdkApp) -> None:
+    """Lambda refuses to map a queue whose visibility timeout is below the function's timeout (cfn-lint E3505):
+    a message would reappear, and run twice, while its first delivery still runs."""
+    resources = cdk_app.json(ROLE)["Resources"]
+    for (queue_id, function_id), _ in event_sources(cdk_app).items():
+        visibility = resources[queue_id]["Properties"].get("VisibilityTimeout", 30)  # SQS's default
+        timeout = resources[function_id]["Properties"]["Timeout"]
+        assert visibility >= timeout, f"{queue_id} hides a message {visibility}s, {function_id} runs {timeout}s"
+
+
+def test_runner_reads_the_short_queue_with_bounded_concurrency(cdk_app: CdkApp) -> None:
     short_id, _ = queue_pairs(cdk_app)["short"]
     runner_id = cdk_app.logical_id(ROLE, cdk_app.orchestration.runner.function)
-    mappings = list(cdk_app.resources(ROLE, "AWS::Lambda::EventSourceMapping").values())
-    assert len(mappings) == 1
-    props = mappings[0]["Properties"]
-    assert props["EventSourceArn"] == {"Fn::GetAtt": [short_id, "Arn"]}
-    assert props["FunctionName"] == {"Ref": runner_id}
-    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    props = event_sources(cdk_app)[(short_id, runner_id)]
     assert props["BatchSize"] == cdk_app.config.runner_batch_size
     assert props["ScalingConfig"] == {"MaximumConcurrency": cdk_app.config.runner_max_concurrency}
 
 
 def test_runner_concurrency_follows_the_environment(prod_app: CdkApp) -> None:
     assert prod_app.config.runner_max_concurrency == 100
-    prod_app.template(ROLE).has_resource_properties(
-        "AWS::Lambda::EventSourceMapping", {"ScalingConfig": {"MaximumConcurrency": 100}}
-    )
+    runner_id = prod_app.logical_id(ROLE, prod_app.orchestration.runner.function)
+    (runner_mapping,) = [
+        m["Properties"]
+        for m in prod_app.resources(ROLE, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": runner_id}
+    ]
+    assert runner_mapping["ScalingConfig"] == {"MaximumConcurrency": 100}
 
 
-def _actions(statement: dict[str, Any]) -> set[str]:
-    return {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
+# --- least privilege ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("allowed", "level"),
+    [
+        ({"dynamodb:GetItem", "dynamodb:Query"}, "read"),
+        ({"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}, "unexpected: dynamodb:GetItem, dynamodb:PutItem, "
+         "dynamodb:Query"),
+        ({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}, "consume"),
+        ({"sqs:SendMessage", "sqs:GetQueueUrl"}, "send"),
+        ({"sqs:SendMessage", "sqs:PurgeQueue"}, "unexpected: sqs:PurgeQueue, sqs:SendMessage"),
+        ({"s3:GetObject*", "s3:List*"}, "read"),
+        ({"s3:GetObject*", "s3:DeleteObject*"}, "read+delete"),
+        ({"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}, "resume"),
+        ({"states:SendTaskSuccess"}, "unexpected: states:SendTaskSuccess"),
+        ({"states:StartExecution", "states:StopExecution"}, "unexpected: states:StartExecution, states:StopExecution"),
+        ({"sqs:SendMessage", "s3:PutObject"}, "unexpected: s3:PutObject, sqs:SendMessage"),
+        ({"lambda:InvokeFunction"}, "unexpected: lambda:InvokeFunction"),
+    ],
+)
+def test_access_levels_name_what_a_role_may_do(cdk_app: CdkApp, allowed: set[str], level: str) -> None:
+    assert cdk_app.access_level(allowed) == level
 
 
 def test_runner_role_is_least_privilege(cdk_app: CdkApp) -> None:
-    """DynamoDB on the job table (and its indexes), consume on the short queue, resume on the state machine."""
-    orchestration = cdk_app.orchestration
-    runner = orchestration.runner.function
-    short_id, _ = queue_pairs(cdk_app)["short"]
-    statements = cdk_app.role_policies(ROLE, runner)
-    assert statements, "the runner's role has no policy"
-
-    services = {action.split(":")[0] for s in statements for action in _actions(s)}
-    assert services == {"dynamodb", "sqs", "states"}
-    for statement in statements:
-        assert statement["Effect"] == "Allow"
-        assert "*" not in cdk_app.as_list(statement["Resource"]), statement
-        assert not any(a.endswith(":*") or a == "*" for a in _actions(statement)), statement
-
-    # DynamoDB: the data stack's job table, and the table's index ARNs CDK's grant adds.
-    dynamodb = [s for s in statements if _prefixes(s) == {"dynamodb"}]
-    assert len(dynamodb) == 1
-    table_arns = [cdk_app.render(r) for r in cdk_app.as_list(dynamodb[0]["Resource"])]
-    assert len(table_arns) == 2
-    table_import = re.fullmatch(r"\$\{Import:(.+)\}", table_arns[0])
-    assert table_import, table_arns
-    assert table_arns[1] == f"{table_arns[0]}/index/*"
-    table_id = cdk_app.logical_id("data", cdk_app.data.store.table)
-    assert cdk_app.export(table_import.group(1)) == {"Fn::GetAtt": [table_id, "Arn"]}
-
-    # SQS: consume the short queue, nothing else (no send, no long queue).
-    sqs = [s for s in statements if _prefixes(s) == {"sqs"}]
-    assert len(sqs) == 1
-    assert sqs[0]["Resource"] == {"Fn::GetAtt": [short_id, "Arn"]}
-    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= _actions(sqs[0])
-    assert not {a for a in _actions(sqs[0]) if a.startswith("sqs:Send") or a.startswith("sqs:Purge")}
-
-    # Step Functions: answer task tokens of the job state machine only.
-    states = [s for s in statements if _prefixes(s) == {"states"}]
-    assert len(states) == 1
-    assert "states:SendTaskSuccess" in _actions(states[0])
-    assert _actions(states[0]) <= {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
-    machine = cdk_app.resource(ROLE, orchestration.workflow.state_machine)["Properties"]
-    arn = cdk_app.render(states[0]["Resource"])
-    part = r"(?:\$\{[^}]+\}|[^:$]+)"  # a literal or one ${token}
-    assert re.fullmatch(rf"arn:{part}:states:{part}:{part}:stateMachine:{re.escape(machine['StateMachineName'])}", arn)
+    """Its job table, consume and send short tasks, send long ones (window release), read payloads, resume."""
+    arns = cdk_app.arns()
+    assert cdk_app.access(ROLE, cdk_app.orchestration.runner.function) == {
+        arns.table: "read-write",
+        arns.indexes: "read-write",
+        arns.short: "consume+send",
+        arns.long: "send",
+        arns.bucket: "read",
+        f"{arns.bucket}/payloads/*": "read",
+        arns.resume: "resume",
+    }
 
 
-def _prefixes(statement: dict[str, Any]) -> set[str]:
-    return {a.split(":")[0] for a in _actions(statement)}
+def test_watchdog_role_is_least_privilege(cdk_app: CdkApp) -> None:
+    """Consumes and reschedules its control messages, resends stalled tasks, times jobs out: nothing else."""
+    arns = cdk_app.arns()
+    assert cdk_app.access(ROLE, cdk_app.orchestration.watchdog.function) == {
+        arns.table: "read-write",
+        arns.indexes: "read-write",
+        arns.control: "consume+send",
+        arns.short: "send",
+        arns.long: "send",
+        arns.resume: "resume",
+    }
+
+
+def test_dead_letter_drain_role_is_least_privilege(cdk_app: CdkApp) -> None:
+    """Consumes both task DLQs (never sends to a queue) and records dead letters; its last dead letter may end a
+    job and resume its workflow."""
+    arns = cdk_app.arns()
+    assert cdk_app.access(ROLE, cdk_app.orchestration.dead_letter_drain.function) == {
+        arns.table: "read-write",
+        arns.indexes: "read-write",
+        arns.short_dlq: "consume",
+        arns.long_dlq: "consume",
+        arns.resume: "resume",
+    }
+
+
+def test_resume_grants_name_the_deployed_state_machine(cdk_app: CdkApp) -> None:
+    machine = cdk_app.orchestration.workflow
+    assert machine.state_machine_name == "tasklane-dev-job-lifecycle"
+    resolved = cdk_app.render(cdk_app.orchestration.resolve(machine.state_machine_arn_by_name))
+    assert resolved == cdk_app.arns().resume
 
 
 def test_runner_environment_matches_its_settings(cdk_app: CdkApp) -> None:
-    from tasklane.settings import RunnerSettings
-
-    short_id, _ = queue_pairs(cdk_app)["short"]
     env = cdk_app.resource(ROLE, cdk_app.orchestration.runner.function)["Properties"]["Environment"]["Variables"]
-    assert env["SHORT_QUEUE_URL"] == {"Ref": short_id}
+    pairs = queue_pairs(cdk_app)
+    assert env["SHORT_QUEUE_URL"] == {"Ref": pairs["short"][0]}
+    assert env["LONG_QUEUE_URL"] == {"Ref": pairs["long"][0]}
     table_id = cdk_app.logical_id("data", cdk_app.data.store.table)
+    bucket_id = cdk_app.logical_id("data", cdk_app.data.store.manifests)
     assert cdk_app.export(env["TABLE_NAME"]["Fn::ImportValue"]) == {"Ref": table_id}
-    for name, field in RunnerSettings.model_fields.items():
-        if field.is_required():
-            assert name.upper() in env, f"the runner needs {name.upper()}"
+    assert cdk_app.export(env["MANIFEST_BUCKET"]["Fn::ImportValue"]) == {"Ref": bucket_id}
+
+
+def test_watchdog_and_step_functions_know_the_control_queue(cdk_app: CdkApp) -> None:
+    control_id, _ = queue_pairs(cdk_app)["control"]
+    orchestration = cdk_app.orchestration
+    for function in [orchestration.watchdog.function, *orchestration.workflow.step_functions.values()]:
+        env = cdk_app.resource(ROLE, function)["Properties"]["Environment"]["Variables"]
+        assert env["CONTROL_QUEUE_URL"] == {"Ref": control_id}, function.node.path

@@ -12,24 +12,49 @@ if TYPE_CHECKING:
 
 ROLE = "orchestration"
 LIFECYCLE = ["Mark job running", "Dispatch tasks", "Wait for tasks to finish", "Finalize job", "Did the job succeed?"]
+STOP = "Stop remaining tasks"
+# The terminal state of each final status Finalize can give a job (FAILED being the Choice's default).
+OUTCOMES = {
+    "SUCCEEDED": ("Job succeeded", "Succeed", None),
+    "CANCELLED": ("Job cancelled", "Fail", "JobCancelled"),
+    "TIMED_OUT": ("Job timed out", "Fail", "JobTimedOut"),
+    "FAILED": ("Job failed", "Fail", "JobFailed"),
+}
+ALL_STATES = {*LIFECYCLE, STOP, *(name for name, _, _ in OUTCOMES.values())}
 # The function each Task state invokes, by handler.
 HANDLERS = {
     "Mark job running": "lambdas.orchestrator.handlers.mark_running",
     "Dispatch tasks": "lambdas.orchestrator.handlers.dispatch_tasks",
     "Wait for tasks to finish": "lambdas.orchestrator.handlers.wait_for_tasks",
+    STOP: "lambdas.orchestrator.handlers.stop_tasks",
     "Finalize job": "lambdas.orchestrator.handlers.finalize",
 }
 
 
 @pytest.fixture(scope="module")
 def machine(cdk_app: CdkApp) -> dict[str, Any]:
-    return cdk_app.resource(ROLE, cdk_app.orchestration.workflow.state_machine)["Properties"]  # type: ignore[no-any-return]
+    resource: dict[str, Any] = cdk_app.resource(ROLE, cdk_app.orchestration.workflow.state_machine)
+    return resource["Properties"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
 def definition(cdk_app: CdkApp, machine: dict[str, Any]) -> dict[str, Any]:
     """The Amazon States Language document, tokens (function ARNs, partition) as ${...} placeholders."""
     return json.loads(cdk_app.render(machine["DefinitionString"]))  # type: ignore[no-any-return]
+
+
+def transitions(state: dict[str, Any]) -> list[str]:
+    """Every state `state` can go to: Next, a Choice's branches and default, a Catch's handler."""
+    return [
+        t
+        for t in (
+            state.get("Next"),
+            state.get("Default"),
+            *(c["Next"] for c in state.get("Choices", [])),
+            *(c["Next"] for c in state.get("Catch", [])),
+        )
+        if t
+    ]
 
 
 def test_states_read_as_the_job_lifecycle(definition: dict[str, Any]) -> None:
@@ -39,20 +64,79 @@ def test_states_read_as_the_job_lifecycle(definition: dict[str, Any]) -> None:
     while "Next" in states[path[-1]]:
         path.append(states[path[-1]]["Next"])
     assert path == LIFECYCLE
-    assert set(states) == {*LIFECYCLE, "Job succeeded", "Job failed"}
+    assert set(states) == ALL_STATES
 
 
-def test_choice_ends_in_succeeded_or_failed(definition: dict[str, Any]) -> None:
+def test_every_state_is_reachable_and_every_transition_leads_to_a_state(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    seen, todo = set(), [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(transitions(states[name]))
+    assert seen == set(states)
+
+
+def test_a_stopped_job_is_caught_stopped_then_finalized(cdk_app: CdkApp, definition: dict[str, Any]) -> None:
+    """A cancel or a timeout interrupts the wait with JobStopped (SendTaskFailure); it must not fail the run."""
+    from tasklane.stopping import STOP_ERROR
+
+    states = definition["States"]
+    assert STOP_ERROR == "JobStopped"
+    assert states["Wait for tasks to finish"]["Catch"] == [
+        {"ErrorEquals": [STOP_ERROR], "ResultPath": "$.stopped", "Next": STOP}
+    ]
+    stop = states[STOP]
+    assert stop["Type"] == "Task"
+    assert stop["Next"] == "Finalize job"
+    # Cancelling may take several calls: any error is retried before the job is given up.
+    catch_all = [r for r in stop["Retry"] if r["ErrorEquals"] == ["States.ALL"]]
+    assert len(catch_all) == 1 and catch_all[0]["MaxAttempts"] >= 2
+    # No other state catches anything: an unexpected error fails the execution instead of being swallowed.
+    assert [name for name, s in states.items() if "Catch" in s] == ["Wait for tasks to finish"]
+
+
+def test_choice_ends_in_the_state_of_each_final_status(definition: dict[str, Any]) -> None:
+    from tasklane.models import JobStatus
+
     states = definition["States"]
     choice = states["Did the job succeed?"]
     assert choice["Type"] == "Choice"
-    assert choice["Choices"] == [{"Variable": "$.final.status", "StringEquals": "SUCCEEDED", "Next": "Job succeeded"}]
-    assert choice["Default"] == "Job failed"
-    assert states["Job succeeded"]["Type"] == "Succeed"
-    assert states["Job failed"]["Type"] == "Fail"
+    assert choice["Choices"] == [
+        {"Variable": "$.final.status", "StringEquals": status, "Next": OUTCOMES[status][0]}
+        for status in ("SUCCEEDED", "CANCELLED", "TIMED_OUT")
+    ]
+    assert choice["Default"] == OUTCOMES["FAILED"][0]
+    assert set(OUTCOMES) == {s.value for s in JobStatus if s.is_final}
+    for name, type_, error in OUTCOMES.values():
+        assert states[name]["Type"] == type_, name
+        assert states[name].get("Error") == error, name
+        assert "Next" not in states[name]
     # Finalize's result is where the choice looks.
     assert states["Finalize job"]["ResultPath"] == "$.final"
     assert states["Finalize job"]["ResultSelector"] == {"status.$": "$.Payload.status"}
+
+
+def test_steps_keep_the_execution_input(definition: dict[str, Any]) -> None:
+    """Every step reads $.job_id, $.run and $.rerun: no step may replace the input with its result."""
+    states = definition["States"]
+    for name in set(HANDLERS) - {"Finalize job"}:
+        assert "ResultPath" in states[name] and states[name]["ResultPath"] is None, name  # JsonPath.DISCARD
+    assert states["Wait for tasks to finish"]["Catch"][0]["ResultPath"] not in ("$", None)
+
+
+def test_step_payloads_are_what_the_handlers_read(definition: dict[str, Any]) -> None:
+    from lambdas.orchestrator.handlers import StepInput, WaitInput
+
+    for name in HANDLERS:
+        payload = definition["States"][name]["Parameters"]["Payload"]
+        keys = {key.removesuffix(".$") for key in payload}
+        model = WaitInput if name == "Wait for tasks to finish" else StepInput
+        assert keys <= set(model.model_fields), name
+        required = {field for field, info in model.model_fields.items() if info.is_required()}
+        assert required <= keys, name
+        assert payload["job_id.$"] == "$.job_id", name
 
 
 def _state_types(states: dict[str, Any]) -> list[str]:
@@ -71,10 +155,15 @@ def test_no_state_repeats_per_task(definition: dict[str, Any]) -> None:
     """A job's state transitions must not grow with its tasks: no Map (or Parallel), no loop back."""
     types = _state_types(definition["States"])
     assert "Map" not in types and "Parallel" not in types
-    for name, state in definition["States"].items():
-        targets = [state.get("Next"), state.get("Default"), *(c["Next"] for c in state.get("Choices", []))]
-        for target in filter(None, targets):
-            assert LIFECYCLE.index(name) < (LIFECYCLE.index(target) if target in LIFECYCLE else len(LIFECYCLE))
+    assert set(types) <= {"Task", "Choice", "Succeed", "Fail"}
+    states = definition["States"]
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"loop: {' -> '.join((*path, name))}"
+        for target in transitions(states[name]):
+            visit(target, (*path, name))
+
+    visit(definition["StartAt"], ())
 
 
 def test_wait_step_hands_its_task_token_to_the_waiter(definition: dict[str, Any]) -> None:
@@ -90,15 +179,20 @@ def test_wait_step_hands_its_task_token_to_the_waiter(definition: dict[str, Any]
 
 def test_each_task_invokes_its_own_step_function(cdk_app: CdkApp, definition: dict[str, Any]) -> None:
     functions = cdk_app.resources(ROLE, "AWS::Lambda::Function")
+    invoked = []
     for name, handler in HANDLERS.items():
         state = definition["States"][name]
         logical_id = state["Parameters"]["FunctionName"].removeprefix("${").removesuffix(".Arn}")
         assert functions[logical_id]["Properties"]["Handler"] == handler, name
-        assert state["Parameters"]["Payload"]["job_id.$"] == "$.job_id", name
+        invoked.append(logical_id)
+    assert len(set(invoked)) == len(HANDLERS)
+    step_ids = {cdk_app.logical_id(ROLE, f) for f in cdk_app.orchestration.workflow.step_functions.values()}
+    assert set(invoked) == step_ids
 
 
-def test_dispatch_retries_any_error(definition: dict[str, Any]) -> None:
-    retries = definition["States"]["Dispatch tasks"]["Retry"]
+@pytest.mark.parametrize("name", ["Dispatch tasks", STOP])
+def test_long_steps_retry_any_error(definition: dict[str, Any], name: str) -> None:
+    retries = definition["States"][name]["Retry"]
     catch_all = [r for r in retries if r["ErrorEquals"] == ["States.ALL"]]
     assert len(catch_all) == 1
     assert catch_all[0]["MaxAttempts"] >= 2
@@ -123,13 +217,34 @@ def test_logs_everything_and_traces(cdk_app: CdkApp, machine: dict[str, Any]) ->
 
 def test_state_machine_role_invokes_only_its_step_functions(cdk_app: CdkApp, machine: dict[str, Any]) -> None:
     role_id = machine["RoleArn"]["Fn::GetAtt"][0]
-    step_ids = {cdk_app.logical_id(ROLE, f) for f in cdk_app.orchestration.workflow.step_functions}
+    step_ids = {cdk_app.logical_id(ROLE, f) for f in cdk_app.orchestration.workflow.step_functions.values()}
+    assert len(step_ids) == len(HANDLERS)
     invoked = set()
     for policy in cdk_app.resources(ROLE, "AWS::IAM::Policy").values():
         if {"Ref": role_id} not in policy["Properties"]["Roles"]:
             continue
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if statement["Action"] == "lambda:InvokeFunction":
-                for resource in statement["Resource"]:
+            if "lambda:InvokeFunction" in cdk_app.actions(statement):
+                assert cdk_app.actions(statement) == {"lambda:InvokeFunction"}
+                for resource in cdk_app.as_list(statement["Resource"]):
                     invoked.add(cdk_app.render(resource).removeprefix("${").split(".Arn}")[0])
     assert invoked == step_ids
+
+
+def test_step_functions_are_least_privilege(cdk_app: CdkApp) -> None:
+    arns = cdk_app.arns()
+    job_table = {arns.table: "read-write", arns.indexes: "read-write"}
+    expected = {
+        "mark_running": {**job_table, arns.control: "send"},  # schedules the job's first watch
+        "dispatch_tasks": {
+            **job_table, arns.bucket: "read+put+delete", f"{arns.bucket}/*": "read+put+delete",
+            arns.short: "send", arns.long: "send",
+        },
+        "wait_for_tasks": {**job_table, arns.resume: "resume"},
+        "stop_tasks": {**job_table, arns.resume: "resume"},
+        "finalize": job_table,
+    }
+    functions = cdk_app.orchestration.workflow.step_functions
+    assert set(functions) == set(expected)
+    for name, function in functions.items():
+        assert cdk_app.access(ROLE, function) == expected[name], name

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import kubernetes_validate
@@ -15,16 +15,21 @@ import pytest
 from aws_cdk import App, Aspects, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 from keda_crd_schemas import SCHEMAS
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs import worker_manifests as m
+from stacks.constructs.job_workflow import JobWorkflow
+from stacks.constructs.python_functions import PythonFunctions
+from stacks.constructs.task_queues import TaskQueues
 from stacks.constructs.worker_fleet import REPO_ROOT
 from stacks.nag import apply_nag
 from stacks.workers_stack import WorkersStack
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import CdkApp
 
 K8S_VERSION = EnvironmentConfig(name="test").kubernetes_version + ".0"
 TOKEN = "${Token}"  # stands in for CloudFormation references inside synthesized manifests
@@ -171,7 +176,7 @@ class Synth:
 def synth(outdir: Path, **config: Any) -> Synth:
     app = App(outdir=str(outdir))
     data = Stack(app, "Data")
-    queue = sqs.Queue(data, "LongQueue", enforce_ssl=True)
+    environment = EnvironmentConfig(name="test", **config)
     table = dynamodb.Table(
         data,
         "Table",
@@ -179,13 +184,20 @@ def synth(outdir: Path, **config: Any) -> Synth:
         sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
     )
     bucket = s3.Bucket(data, "ManifestBucket", enforce_ssl=True)
+    # The job workflow the workers resume, with the queues it dispatches to (the long one is the fleet's).
+    queues = TaskQueues(data, "Queues", config=environment)
+    workflow = JobWorkflow(
+        data, "Workflow", config=environment, functions=PythonFunctions(data, "Functions", config=environment),
+        table=table, manifests=bucket, queues=queues,
+    )
     stack = WorkersStack(
         app,
         "Workers",
-        config=EnvironmentConfig(name="test", **config),
-        long_queue=queue,
+        config=environment,
+        long_queue=queues.long,
         table=table,
         manifest_bucket=bucket,
+        workflow=workflow,
     )
     Aspects.of(app).add(AwsSolutionsChecks())
     apply_nag(stack, "workers")
@@ -288,24 +300,64 @@ def _imports(resources: Any) -> set[str]:
     return set(re.findall(r'"Fn::ImportValue": "Data:ExportsOutputFnGetAtt(\w+?)[0-9A-F]{8}Arn', text))
 
 
-def test_worker_role_reaches_only_its_queue_table_and_bucket(synthesized: Synth) -> None:
+RESUME = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+RESUME_ARN = {
+    "Fn::Join": [
+        "",
+        ["arn:", {"Ref": "AWS::Partition"}, ":states:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"},
+         ":stateMachine:tasklane-test-job-lifecycle"],
+    ]
+}
+
+
+def test_worker_role_reaches_only_its_queue_table_bucket_and_workflow(synthesized: Synth) -> None:
     statements = _policy_of_service_account(synthesized, "tasklane-worker")
     actions: set[str] = set()
     for statement in statements:
         resources = statement["Resource"]
         assert "*" not in (resources if isinstance(resources, list) else [resources])
-        assert _imports(resources) <= {"LongQueue", "Table", "ManifestBucket"}, statement
+        statement_actions = set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+        if statement_actions & RESUME:
+            continue  # the workflow's, below
+        assert _imports(resources) <= {"QueuesLongTasks", "Table", "ManifestBucket"}, statement
         assert _imports(resources), statement
-        actions |= set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+        actions |= statement_actions
     assert {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"} <= actions
     assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= actions
     assert "s3:GetObject*" in actions
     assert not {a for a in actions if a.startswith("s3:Put") or a.startswith("s3:Delete") or a == "sqs:SendMessage"}
+    assert not {a for a in actions if not a.startswith(("sqs:", "dynamodb:", "s3:"))}
+
+
+def test_worker_role_may_resume_the_job_workflow_only(synthesized: Synth) -> None:
+    """The worker that finishes a job's last task resumes its waiting execution, and may do nothing else there."""
+    statements = _policy_of_service_account(synthesized, "tasklane-worker")
+    resume = [s for s in statements if any(a.startswith("states:") for a in s["Action"])]
+    assert [(set(s["Action"]), s["Resource"]) for s in resume] == [(RESUME, RESUME_ARN)]
+    data = synthesized.app.node.find_child("Data")
+    (machine,) = [r for r in Template.from_stack(data).find_resources("AWS::StepFunctions::StateMachine").values()]
+    assert RESUME_ARN["Fn::Join"][1][-1].endswith(":" + machine["Properties"]["StateMachineName"])
 
 
 def test_keda_operator_role_only_reads_queue_attributes(synthesized: Synth) -> None:
     statements = _policy_of_service_account(synthesized, "keda-operator")
-    assert [(s["Action"], _imports(s["Resource"])) for s in statements] == [("sqs:GetQueueAttributes", {"LongQueue"})]
+    assert [(s["Action"], _imports(s["Resource"])) for s in statements] == [
+        ("sqs:GetQueueAttributes", {"QueuesLongTasks"})
+    ]
+
+
+def test_the_apps_worker_service_account_may_resume_the_apps_workflow(cdk_app: CdkApp) -> None:
+    """In the app itself, the resume grant names the orchestration stack's state machine."""
+    arns = cdk_app.arns()
+    access = cdk_app.access("workers", cdk_app.workers.fleet.worker_service_account)
+    assert access == {
+        arns.table: "read-write",
+        arns.indexes: "read-write",
+        arns.bucket: "read",
+        f"{arns.bucket}/*": "read",
+        arns.long: "consume",
+        arns.resume: "resume",
+    }
 
 
 def test_keda_is_installed_from_its_pinned_chart(synthesized: Synth) -> None:

@@ -7,23 +7,30 @@ AWS on 127.0.0.1:4566 or the real one. moto answers in-process and needs no sock
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
+from fakes import RecordingWorkflow
+from lambda_events import TENANT, FakeLambdaContext, api_event
 from moto import mock_aws
 
 from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
 from tasklane.aws import clients
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
+from tasklane.jobs import JobServices
+from tasklane.registry import registry
 
 REGION = "us-east-1"
 TABLE = "tasklane-jobs-test"
 BUCKET = "tasklane-manifests-test"
+IDEMPOTENCY_TABLE = "tasklane-idempotency-test"
 
 
 @pytest.fixture(autouse=True)
@@ -106,6 +113,21 @@ def store(table: str, ddb: Any) -> DynamoJobStore:
 
 
 @pytest.fixture
+def idempotency_table(ddb: Any) -> str:
+    """The API's Idempotency-Key table, as Powertools' DynamoDBPersistenceLayer expects it by default."""
+    ddb.create_table(
+        TableName=IDEMPOTENCY_TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_time_to_live(
+        TableName=IDEMPOTENCY_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
+    return IDEMPOTENCY_TABLE
+
+
+@pytest.fixture
 def s3(aws: None, boto_clients: dict[str, Any]) -> Any:
     client = _client(boto_clients, "s3")
     client.create_bucket(Bucket=BUCKET)
@@ -125,3 +147,45 @@ def sqs(aws: None, boto_clients: dict[str, Any]) -> Any:
 @pytest.fixture
 def sfn(aws: None, boto_clients: dict[str, Any]) -> Any:
     return _client(boto_clients, "stepfunctions")
+
+
+@dataclass
+class Api:
+    """The job API's Lambda handler over moto, with recording workflows; `call` answers (status, JSON body)."""
+
+    services: JobServices
+    workflow: RecordingWorkflow  # starts executions
+    resumer: RecordingWorkflow  # interrupts a waiting execution (cancel)
+    store: DynamoJobStore
+    manifests: S3ManifestStore
+
+    def call(
+        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None, tenant: str = TENANT, authorizer: dict[str, Any] | None = None,
+    ) -> tuple[int, Any]:
+        from lambdas.api import handler
+
+        event = api_event(method, path, body, query, headers=headers, tenant=tenant, authorizer=authorizer)
+        response = handler.lambda_handler(event, FakeLambdaContext())
+        return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.fixture
+def api(
+    store: DynamoJobStore, manifests: S3ManifestStore, table: str, idempotency_table: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Api]:
+    from lambdas.api import handler
+
+    monkeypatch.setenv("TABLE_NAME", table)
+    monkeypatch.setenv("MANIFEST_BUCKET", BUCKET)
+    monkeypatch.setenv("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:tasklane-jobs")
+    monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", idempotency_table)
+    monkeypatch.setattr(handler, "_settings", None)
+    ids = iter(f"job{i:03d}" for i in range(1000))
+    workflow, resumer = RecordingWorkflow(), RecordingWorkflow()
+    found = JobServices(store=store, manifests=manifests, workflow=workflow, registry=registry,
+                        new_job_id=lambda: next(ids))
+    handler.use_services(found, resumer)
+    yield Api(services=found, workflow=workflow, resumer=resumer, store=store, manifests=manifests)
+    handler.use_services(None)

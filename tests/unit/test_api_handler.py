@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fakes import RecordingWorkflow
+from conftest import Api
 from lambda_events import FakeLambdaContext, api_event
 
 from lambdas.api import handler
 from tasklane.aws.dynamodb_store import DynamoJobStore
-from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.jobs import JobServices
 from tasklane.models import Job, JobStatus, Runtime, TaskRecord, TaskStatus, task_id_for
-from tasklane.registry import registry
 
 JOB_KEYS = {"job_id", "name", "status", "created_at", "updated_at", "counts"}
 COUNT_KEYS = {"total", "pending", "running", "succeeded", "failed", "cancelled"}
 
 
 @pytest.fixture
-def services(store: DynamoJobStore, manifests: S3ManifestStore) -> Iterator[JobServices]:
-    ids = iter(f"job{i:03d}" for i in range(1000))
-    found = JobServices(store=store, manifests=manifests, workflow=RecordingWorkflow(), registry=registry,
-                        new_job_id=lambda: next(ids))
-    handler.use_services(found)
-    yield found
-    handler.use_services(None)
+def services(api: Api) -> JobServices:
+    return api.services
 
 
 def call(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -66,7 +58,9 @@ def test_post_jobs_creates_the_job(services: JobServices) -> None:
     assert services.store.get_job("job000") is not None
     spec = services.manifests.get("job000")
     assert [(t.type, t.runtime) for t in spec.tasks] == [("echo", Runtime.LAMBDA), ("sleep", Runtime.EKS)]
-    assert services.workflow.started == [("job000", {"job_id": "job000"})]  # type: ignore[attr-defined]
+    assert services.workflow.started == [  # type: ignore[attr-defined]
+        ("job000", {"job_id": "job000", "run": 0, "rerun": None})
+    ]
 
 
 def test_get_job_matches_the_contract(services: JobServices) -> None:

@@ -76,7 +76,10 @@ class RecordingSqs:
         self.visibility.append(VisibilityTimeout)
 
 
-@pytest.mark.parametrize(("delay", "expected"), [(2.4, 2), (2.6, 3), (-3, 0), (10**9, MAX_VISIBILITY_SECONDS)])
+# Rounded up: a retry never comes sooner than its backoff asked.
+@pytest.mark.parametrize(
+    ("delay", "expected"), [(2.0, 2), (2.4, 3), (2.6, 3), (-3, 0), (10**9, MAX_VISIBILITY_SECONDS)]
+)
 def test_retry_later_keeps_the_delay_within_sqs_limits(delay: float, expected: int) -> None:
     sqs = RecordingSqs()
     SqsTaskQueue("url", sqs).retry_later("rh", delay)

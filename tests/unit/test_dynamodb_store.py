@@ -387,6 +387,28 @@ def test_claim_resume_hands_out_the_token_once(store: DynamoJobStore) -> None:
     assert store.claim_resume("job1") is None
 
 
+def test_a_claim_whose_answer_was_lost_is_recognised_by_the_sdks_retry(store: DynamoJobStore) -> None:
+    # Given a claim that takes effect but whose answer is lost, so the SDK sends the very same request again
+    new_job(store, tasks=1)
+    store.record_outcomes("job1", [outcome(0)])
+    store.save_resume_token("job1", "tok-123")
+    real_update = store._ddb.update_item
+
+    def applied_then_retried(**request: Any) -> Any:
+        real_update(**request)
+        return real_update(**request)
+
+    store._ddb.update_item = applied_then_retried
+    try:
+        # When the retry finds the claim taken, Then it still wins it: the id it stored says the claim is its own
+        assert store.claim_resume("job1") == "tok-123"
+    finally:
+        store._ddb.update_item = real_update
+    # And nobody else can claim it after
+    assert store.claim_resume("job1") is None
+    assert store.claim_resume("job1", require_done=False) is None
+
+
 def test_claim_resume_before_a_token_is_saved_is_none(store: DynamoJobStore) -> None:
     new_job(store, tasks=1)
     store.record_outcomes("job1", [outcome(0)])

@@ -132,15 +132,17 @@ def test_a_result_that_cannot_be_stored_fails_for_good(custom: TaskRegistry, tas
     assert "result" in (outcome.error or "")
 
 
-def test_backoff_delay_stays_within_zero_and_the_ceiling() -> None:
+def test_backoff_delay_stays_within_half_the_ceiling_and_the_ceiling() -> None:
     backoff = Backoff(base_seconds=2.0, cap_seconds=900.0)
     rng = random.Random(7)
     for attempt in range(1, 15):
         delays = [backoff.delay(attempt, rng) for _ in range(200)]
-        assert all(0.0 <= d <= backoff.ceiling(attempt) for d in delays)
-    # full jitter: the delays spread over the range rather than sitting at the ceiling
+        assert all(backoff.ceiling(attempt) / 2 <= d <= backoff.ceiling(attempt) for d in delays)
+    # equal jitter: the delays spread over the upper half rather than sitting at one value
     spread = [backoff.delay(4, rng) for _ in range(500)]
-    assert min(spread) < 0.25 * backoff.ceiling(4) < 0.75 * backoff.ceiling(4) < max(spread)
+    assert min(spread) < 0.6 * backoff.ceiling(4) < 0.9 * backoff.ceiling(4) < max(spread)
+    # and each task's delays grow: the shortest wait after attempt n+1 is no shorter than the longest after n
+    assert min(backoff.delay(5, rng) for _ in range(200)) >= max(backoff.delay(4, rng) for _ in range(200))
 
 
 def test_backoff_ceiling_doubles_then_caps() -> None:

@@ -72,7 +72,9 @@ def test_submit_stores_manifest_then_job_then_starts_the_workflow() -> None:
 
     assert log.calls == [("manifests.put", "job-a"), ("store.create_job", "job-a"), ("workflow.start", "job-a")]
     assert found.manifests.get("job-a") == spec  # type: ignore[attr-defined]
-    assert found.workflow.started == [("job-a", {"job_id": "job-a"})]  # type: ignore[attr-defined]
+    assert found.workflow.started == [  # type: ignore[attr-defined]
+        ("job-a", {"job_id": "job-a", "run": 0, "rerun": None})
+    ]
     assert (job.job_id, job.tenant, job.name, job.status) == ("job-a", "acme", "nightly", JobStatus.PENDING)
     assert (job.total, job.remaining, job.tolerated_failure_percentage, job.metadata) == (2, 2, 5.0, {"k": "v"})
     assert found.store.get_job("job-a") == job

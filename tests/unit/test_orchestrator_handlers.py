@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import BUCKET
 from fakes import RecordingWorkflow, Spy
-from lambda_events import FakeLambdaContext
+from lambda_events import FakeLambdaContext, sqs_record
 
 from lambdas.orchestrator import handlers
+from lambdas.orchestrator import watchdog as watchdog_lambda
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.completion import record_outcomes
 from tasklane.execution import OutcomeKind, TaskOutcome
-from tasklane.models import Job, JobSpec, JobStatus, Runtime, TaskMessage, TaskSpec, task_id_for
+from tasklane.models import (
+    Job,
+    JobSpec,
+    JobStatus,
+    Runtime,
+    StopReason,
+    TaskMessage,
+    TaskSpec,
+    TaskStatus,
+    task_id_for,
+)
+from tasklane.stopping import STOP_ERROR
+from tasklane.watchdog import WatchRequest
 
 NOW = "2026-01-01T00:00:00.000Z"
 CTX = FakeLambdaContext()
@@ -25,7 +39,7 @@ CTX = FakeLambdaContext()
 
 @pytest.fixture
 def queues(sqs: Any) -> dict[str, str]:
-    return {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("short", "long")}
+    return {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("short", "long", "control")}
 
 
 @pytest.fixture
@@ -36,6 +50,7 @@ def env(
     monkeypatch.setenv("MANIFEST_BUCKET", BUCKET)
     monkeypatch.setenv("SHORT_QUEUE_URL", queues["short"])
     monkeypatch.setenv("LONG_QUEUE_URL", queues["long"])
+    monkeypatch.setenv("CONTROL_QUEUE_URL", queues["control"])
     handlers.settings.cache_clear()
     handlers.store.cache_clear()
     yield
@@ -170,3 +185,121 @@ def test_finalize_sets_the_status_the_counts_earn(
         "counts": {"total": 3, "pending": 0, "running": 0, "succeeded": succeeded, "failed": failed, "cancelled": 0},
     }
     assert store.get_job("job1").status == status  # type: ignore[union-attr]
+
+
+# --- watches, reruns and stops ------------------------------------------------------------------------
+
+
+class RecordingControlQueue:
+    scheduled: list[tuple[WatchRequest, int]] = []
+
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+
+    def schedule(self, request: WatchRequest, delay_seconds: int) -> None:
+        RecordingControlQueue.scheduled.append((request, delay_seconds))
+
+
+@pytest.fixture
+def control(monkeypatch: pytest.MonkeyPatch) -> list[tuple[WatchRequest, int]]:
+    RecordingControlQueue.scheduled = []
+    monkeypatch.setattr(handlers, "SqsControlQueue", RecordingControlQueue)
+    monkeypatch.setattr(watchdog_lambda, "SqsControlQueue", RecordingControlQueue)
+    return RecordingControlQueue.scheduled
+
+
+def test_mark_running_schedules_the_watch_of_a_job_with_a_deadline(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, control: list[tuple[WatchRequest, int]]
+) -> None:
+    create_job(store, manifests, [Runtime.LAMBDA], job_id="plain")
+    handlers.mark_running({"job_id": "plain"}, CTX)
+    assert control == []
+    store.create_job(Job(job_id="timed", tenant="t", name="n", status=JobStatus.PENDING, created_at=NOW,
+                         updated_at=NOW, total=1, remaining=1, timeout_seconds=120))
+    before = time.time()
+    handlers.mark_running({"job_id": "timed", "run": 0}, CTX)
+    ((request, delay),) = control
+    assert (request.job_id, request.run, delay) == ("timed", 0, 120)
+    assert request.deadline is not None and before + 120 <= request.deadline <= time.time() + 120
+
+
+def test_dispatch_tasks_of_a_rerun_sends_the_reopened_tasks(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, sqs: Any, queues: dict[str, str]
+) -> None:
+    create_job(store, manifests, [Runtime.LAMBDA, Runtime.LAMBDA, Runtime.EKS])
+    handlers.dispatch_tasks({"job_id": "job1"}, CTX)
+    assert len(drain(sqs, queues["short"]) + drain(sqs, queues["long"])) == 3
+    store.record_outcomes("job1", [
+        TaskOutcome("job1", task_id_for(0), 3, OutcomeKind.FAILED, error="E: a", tenant="t", task_type="echo"),
+        TaskOutcome("job1", task_id_for(1), 1, OutcomeKind.SUCCEEDED),
+        TaskOutcome("job1", task_id_for(2), 1, OutcomeKind.FAILED, error="E: b", tenant="t", task_type="echo"),
+    ])
+    store.set_job_status("job1", JobStatus.FAILED, only_from=(JobStatus.PENDING,))
+    store.begin_run("job1", 1)
+
+    step = {"job_id": "job1", "run": 1, "rerun": {"task_ids": [task_id_for(0)], "payload": {"v": 2}, "by": "u"}}
+    assert handlers.dispatch_tasks(step, CTX) == {"job_id": "job1", "sent": 1}
+
+    (message,) = drain(sqs, queues["short"])
+    assert (message.task_id, message.payload, message.attempt_offset) == (task_id_for(0), {"v": 2}, 3)
+    assert drain(sqs, queues["long"]) == []
+    assert store.get_task("job1", task_id_for(2)).status is TaskStatus.FAILED  # type: ignore[union-attr]
+    assert store.get_job("job1").remaining == 1  # type: ignore[union-attr]
+
+
+def test_wait_for_tasks_of_a_stopping_job_interrupts_itself(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, resumer: RecordingWorkflow
+) -> None:
+    create_job(store, manifests, [Runtime.LAMBDA])
+    store.request_stop("job1", StopReason.CANCELLED)
+    handlers.wait_for_tasks({"job_id": "job1", "task_token": "tok-s"}, CTX)
+    assert resumer.interrupted == [("tok-s", STOP_ERROR, "cancelled")]
+    assert resumer.resumed == []
+
+
+def test_stop_tasks_then_finalize_ends_the_job_cancelled(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, resumer: RecordingWorkflow
+) -> None:
+    create_job(store, manifests, [Runtime.LAMBDA] * 3, status=JobStatus.RUNNING)
+    handlers.dispatch_tasks({"job_id": "job1"}, CTX)
+    store.record_outcomes("job1", [TaskOutcome("job1", task_id_for(0), 1, OutcomeKind.SUCCEEDED)])
+    store.request_stop("job1", StopReason.CANCELLED)
+
+    assert handlers.stop_tasks({"job_id": "job1"}, CTX) == {"job_id": "job1", "cancelled": 2}
+    assert handlers.stop_tasks({"job_id": "job1"}, CTX)["cancelled"] == 0  # a retried step
+
+    result = handlers.finalize({"job_id": "job1"}, CTX)
+    assert result["status"] == "CANCELLED"
+    assert result["counts"] == {"total": 3, "pending": 0, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 2}
+
+
+def test_a_timed_out_job_finalizes_timed_out(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, resumer: RecordingWorkflow
+) -> None:
+    create_job(store, manifests, [Runtime.LAMBDA], status=JobStatus.RUNNING)
+    store.request_stop("job1", StopReason.TIMED_OUT)
+    handlers.stop_tasks({"job_id": "job1"}, CTX)
+    assert handlers.finalize({"job_id": "job1"}, CTX)["status"] == "TIMED_OUT"
+
+
+def test_the_watchdog_function_reschedules_until_the_deadline_then_stops_the_job(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, control: list[tuple[WatchRequest, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workflow = RecordingWorkflow()
+    monkeypatch.setattr(watchdog_lambda, "StepFunctionsResumer", lambda: workflow)
+    watchdog_lambda.settings.cache_clear()
+    create_job(store, manifests, [Runtime.LAMBDA], status=JobStatus.RUNNING)
+    store.save_resume_token("job1", "tok-w")
+    later = WatchRequest(job_id="job1", deadline=time.time() + 600)
+    due = WatchRequest(job_id="job1", deadline=time.time() - 1)
+    event = {"Records": [sqs_record(later.model_dump_json(), "w1"), sqs_record(due.model_dump_json(), "w2")]}
+
+    assert watchdog_lambda.lambda_handler(event, CTX) == {"batchItemFailures": []}
+    watchdog_lambda.settings.cache_clear()
+
+    # the first record was not due: it comes back when the deadline is; the second stopped the job
+    ((request, delay),) = control
+    assert request == later and 599 <= delay <= 600
+    assert store.get_job("job1").stop_reason is StopReason.TIMED_OUT  # type: ignore[union-attr]
+    assert workflow.interrupted == [("tok-w", STOP_ERROR, "timed_out")]

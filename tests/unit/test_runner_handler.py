@@ -11,10 +11,11 @@ from lambda_events import FakeLambdaContext, sqs_record
 from lambdas.runner import handler as runner_handler
 from lambdas.runner.handler import run_batch
 from tasklane.aws.dynamodb_store import DynamoJobStore
+from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_queue import SqsTaskQueue
 from tasklane.builtin_tasks import echo
 from tasklane.errors import RetryTaskAfter
-from tasklane.models import Job, JobStatus, Runtime, TaskMessage, TaskRecord, TaskStatus, task_id_for
+from tasklane.models import Job, JobStatus, Runtime, StopReason, TaskMessage, TaskRecord, TaskStatus, task_id_for
 from tasklane.registry import TaskContext, TaskRegistry
 from tasklane.running import TaskRunner
 
@@ -103,20 +104,24 @@ def test_a_mixed_batch(
     # Given a job of two tasks and a batch with: a success, a task that asks to be retried, a body that
     # is not JSON, and a duplicate delivery of the success in the same batch
     make_job(store, [("echo", {"n": 1}), ("throttled", {"fail_times": 1})])
-    success, retry = deliver(sqs, queue_url, [body(0, "echo", {"n": 1}), body(1, "throttled", {"fail_times": 1})])
-    garbage = sqs_record("{not json", message_id="garbage-1")
+    success, retry, garbage = deliver(
+        sqs, queue_url, [body(0, "echo", {"n": 1}), body(1, "throttled", {"fail_times": 1}), "{not json"]
+    )
     duplicate = sqs_record(success["body"], message_id="dup-of-success", receive_count=1)
 
     # When the batch runs
     response = run_batch([success, retry, garbage, duplicate], task_runner, FakeLambdaContext())  # type: ignore[arg-type]
 
     # Then the retry and the garbage are reported, the success and its duplicate are not
-    assert failures(response) == sorted([retry["messageId"], "garbage-1"])
-    # And the retry was hidden for the delay the task asked for
+    assert failures(response) == sorted([retry["messageId"], garbage["messageId"]])
+    # And the retry was hidden for the delay the task asked for; the garbage was handed back at once, so
+    # its receives run out soon and SQS dead-letters it
     assert sqs_spy.named("change_message_visibility") == [
-        {"QueueUrl": queue_url, "ReceiptHandle": retry["receiptHandle"], "VisibilityTimeout": THROTTLE_SECONDS}
+        {"QueueUrl": queue_url, "ReceiptHandle": retry["receiptHandle"], "VisibilityTimeout": THROTTLE_SECONDS},
+        {"QueueUrl": queue_url, "ReceiptHandle": garbage["receiptHandle"], "VisibilityTimeout": 0},
     ]
-    assert sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages") is None
+    visible = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages")
+    assert [m["Body"] for m in visible] == ["{not json"]
     # And the success counted once; the retried task waits, PENDING, with its attempt recorded
     assert counters(store) == {"remaining": 1, "running": 0, "succeeded": 1, "failed": 0}
     first = store.get_task("job1", task_id_for(0))
@@ -207,6 +212,8 @@ def test_lambda_handler_wires_the_runner_from_its_environment(
     # Given the runner's settings in its environment and a job of one echo task
     monkeypatch.setenv("TABLE_NAME", table)
     monkeypatch.setenv("SHORT_QUEUE_URL", queue_url)
+    monkeypatch.setenv("LONG_QUEUE_URL", queue_url.replace("tasklane-short", "tasklane-long"))
+    monkeypatch.setenv("MANIFEST_BUCKET", "tasklane-manifests-test")
     monkeypatch.setattr(runner_handler, "_runner", None)
     make_job(store, [("echo", {"n": 3})])
     # When the deployed entry point gets an SQS event
@@ -217,3 +224,51 @@ def test_lambda_handler_wires_the_runner_from_its_environment(
     task = store.get_task("job1", task_id_for(0))
     assert task is not None and task.result == {"n": 3}
     monkeypatch.setattr(runner_handler, "_runner", None)
+
+
+def test_a_batch_does_not_start_the_tasks_of_a_stopping_job(store: DynamoJobStore, task_runner: TaskRunner) -> None:
+    make_job(store, [("echo", {"n": 1})])
+    make_job(store, [("echo", {"n": 2})], job_id="job2")
+    store.request_stop("job1", StopReason.CANCELLED)
+    batch = [sqs_record(body(0, "echo", {"n": 1}), "a"), sqs_record(body(0, "echo", {"n": 2}, job_id="job2"), "b")]
+
+    assert run_batch(batch, task_runner, None) == {"batchItemFailures": []}
+
+    # its message is consumed; the job's stop step cancels the task
+    assert store.get_task("job1", task_id_for(0)).status is TaskStatus.PENDING  # type: ignore[union-attr]
+    assert store.get_task("job2", task_id_for(0)).status is TaskStatus.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_the_deployed_runner_loads_payloads_by_reference_and_releases_the_window(
+    monkeypatch: pytest.MonkeyPatch, store: DynamoJobStore, table: str, queue_url: str, manifests: S3ManifestStore,
+    sqs: Any, sfn: Any,
+) -> None:
+    monkeypatch.setenv("TABLE_NAME", table)
+    monkeypatch.setenv("SHORT_QUEUE_URL", queue_url)
+    monkeypatch.setenv("LONG_QUEUE_URL", queue_url)
+    monkeypatch.setenv("MANIFEST_BUCKET", manifests.bucket)
+    monkeypatch.setattr(runner_handler, "_runner", None)
+    # Given a job of two tasks, one in flight at a time, whose first payload is stored in S3
+    store.create_job(Job(job_id="job1", tenant="t", name="n", status=JobStatus.RUNNING, created_at=NOW,
+                         updated_at=NOW, total=2, remaining=2, max_concurrency=1))
+    ref = manifests.put_payload("job1", task_id_for(0), {"big": "x" * 100})
+    store.write_tasks("job1", [
+        TaskRecord(job_id="job1", task_id=task_id_for(i), index=i, type="echo", runtime=Runtime.LAMBDA,
+                   status=TaskStatus.PENDING, payload={} if i == 0 else {"i": i}, payload_ref=ref if i == 0 else None,
+                   created_at=NOW, updated_at=NOW)
+        for i in range(2)
+    ], 2)
+    assert store.claim_window("job1", 1) == range(0, 1)
+    first = TaskMessage(job_id="job1", task_id=task_id_for(0), tenant="t", type="echo", payload_ref=ref, windowed=True)
+
+    # When the first task's message is run by the deployed entry point
+    response = runner_handler.lambda_handler({"Records": [sqs_record(first.model_dump_json(), "m1")]},
+                                             FakeLambdaContext())
+    monkeypatch.setattr(runner_handler, "_runner", None)
+
+    # Then it ran on the payload read from S3, and its end sent the next task
+    assert response == {"batchItemFailures": []}
+    assert store.get_task("job1", task_id_for(0)).result == {"big": "x" * 100}  # type: ignore[union-attr]
+    (released,) = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    message = TaskMessage.model_validate_json(released["Body"])
+    assert (message.task_id, message.windowed, message.payload) == (task_id_for(1), True, {"i": 1})

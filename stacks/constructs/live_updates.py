@@ -1,0 +1,181 @@
+"""Live job status over WebSocket: API Gateway's WebSocket API, fed by the job table's stream.
+
+$connect goes through a REQUEST authorizer that reads the caller's credential from the `token` query
+parameter (the REST API's `ApiKey ...` or `Bearer ...`, URL-encoded: browsers cannot set handshake headers).
+One function serves $connect, $disconnect and $default (subscribe / unsubscribe / ping), keeping connections
+and subscriptions in their own table, expired by TTL. A second function consumes the job table's stream,
+only job items (filter sk = "JOB"), waiting up to a second to fill a batch so that a busy job's many counter
+updates leave as one push; it posts the newest snapshot of each job to the subscribed connections of the
+job's own tenant, and forgets connections that are gone.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.python_functions import PythonFunctions
+
+STAGE = "live"
+TOKEN_PARAMETER = "token"
+# Stream batches: up to BATCH_SIZE job records, or whatever arrived within the window.
+BATCH_SIZE = 1000
+BATCHING_WINDOW = Duration.seconds(1)
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "eventType": "$context.eventType",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "connectionId": "$context.connectionId",
+    "error": "$context.error.message",
+    "authorizerError": "$context.authorizer.error",
+}
+
+
+class LiveUpdates(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        functions: PythonFunctions,
+        table: dynamodb.ITable,
+        user_pool: cognito.IUserPool,
+        user_pool_clients: list[cognito.IUserPoolClient],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.connections = dynamodb.Table(
+            self,
+            "Connections",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expires_at",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=config.removal_policy,
+        )
+
+        self.authorizer_function = functions.function(
+            "LiveAuthorizer",
+            handler="lambdas.live.authorizer.lambda_handler",
+            description="Finds a WebSocket caller's tenant from the token query parameter",
+            environment={
+                "TABLE_NAME": table.table_name,
+                "USER_POOL_ID": user_pool.user_pool_id,
+                "USER_POOL_CLIENT_IDS": ",".join(c.user_pool_client_id for c in user_pool_clients),
+            },
+            timeout=Duration.seconds(10),
+        )
+        table.grant_read_data(self.authorizer_function)
+
+        self.api = apigwv2.WebSocketApi(
+            self,
+            "Api",
+            description="Live status of Tasklane jobs",
+            route_selection_expression="$request.body.action",
+        )
+        # The routes are added once the function they call exists (its environment names this API).
+        region = Stack.of(self).region
+        url_suffix = Stack.of(self).url_suffix
+        callback_url = f"https://{self.api.api_id}.execute-api.{region}.{url_suffix}/{STAGE}"
+        environment = {
+            "TABLE_NAME": table.table_name,
+            "CONNECTIONS_TABLE_NAME": self.connections.table_name,
+            "WS_API_ID": self.api.api_id,
+            "WS_STAGE": STAGE,
+            "WS_CALLBACK_URL": callback_url,
+        }
+        self.routes_function = functions.function(
+            "LiveRoutes",
+            handler="lambdas.live.routes.lambda_handler",
+            description="WebSocket $connect, $disconnect and subscriptions of live job status",
+            environment=environment,
+            timeout=Duration.seconds(10),
+        )
+        table.grant_read_data(self.routes_function)
+        self.connections.grant_read_write_data(self.routes_function)
+
+        self.publisher_function = functions.function(
+            "LivePublisher",
+            handler="lambdas.live.publisher.lambda_handler",
+            description="Pushes job status changes from the job table's stream to subscribed WebSocket clients",
+            environment=environment,
+            timeout=Duration.seconds(60),
+        )
+        self.connections.grant_read_write_data(self.publisher_function)
+        self.publisher_function.add_event_source(
+            sources.DynamoEventSource(
+                table,
+                starting_position=lambda_.StartingPosition.LATEST,
+                batch_size=BATCH_SIZE,
+                max_batching_window=BATCHING_WINDOW,
+                # A live update that could not be pushed within a minute is stale: clients resubscribe and get
+                # a snapshot. Retrying a failing batch twice is enough; it then moves on.
+                retry_attempts=2,
+                max_record_age=Duration.seconds(60),
+                filters=[
+                    lambda_.FilterCriteria.filter(
+                        {
+                            "eventName": lambda_.FilterRule.or_("INSERT", "MODIFY"),
+                            "dynamodb": {"Keys": {"sk": {"S": lambda_.FilterRule.is_equal("JOB")}}},
+                        }
+                    )
+                ],
+            )
+        )
+
+        authorizer = authorizers.WebSocketLambdaAuthorizer(
+            "TenantAuthorizer",
+            self.authorizer_function,
+            identity_source=[f"route.request.querystring.{TOKEN_PARAMETER}"],
+        )
+        routes = integrations.WebSocketLambdaIntegration
+        for route_key, name, route_authorizer in (
+            ("$connect", "Connect", authorizer),
+            ("$disconnect", "Disconnect", None),
+            ("$default", "Default", None),
+        ):
+            apigwv2.WebSocketRoute(
+                self, f"{name}Route", web_socket_api=self.api, route_key=route_key,
+                integration=routes(f"{name}Integration", self.routes_function), authorizer=route_authorizer,
+            )
+
+        self.stage = apigwv2.WebSocketStage(
+            self,
+            "Stage",
+            web_socket_api=self.api,
+            stage_name=STAGE,
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(rate_limit=500, burst_limit=1000),
+        )
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=config.removal_policy
+        )
+        cfn_stage = self.stage.node.default_child
+        assert isinstance(cfn_stage, apigwv2.CfnStage)
+        cfn_stage.access_log_settings = apigwv2.CfnStage.AccessLogSettingsProperty(
+            destination_arn=access_logs.log_group_arn, format=json.dumps(ACCESS_LOG_FORMAT)
+        )
+        self.stage.grant_management_api_access(self.routes_function)
+        self.stage.grant_management_api_access(self.publisher_function)
+
+    @property
+    def url(self) -> str:
+        """wss://<api>.execute-api.<region>.amazonaws.com/live"""
+        return self.stage.url

@@ -1,0 +1,446 @@
+"""Fault injection on the embedded AWS, through the public API: no task is lost, none is counted twice.
+
+The module stops the long-task workers `make up` started (`local_platform up --workers 0`) and brings
+them back at the end (`--workers 2`), so that only each test's own `python -m workers` processes consume
+the long-task queue. Those run with a short visibility timeout (10 s, heartbeat every 3 s), so a killed
+worker's messages come back quickly, and are started and stopped by their own process ids.
+
+Every test checks the same things at the end: the job's final status, its exact counts, one final result
+per task, and, in the task items in DynamoDB, exactly one SUCCEEDED entry in each task's history.
+Each test prints a `FIGURES` line (tasks, redeliveries, faults injected, lost, duplicates), which
+docs/RELIABILITY.md quotes.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from fault_proxy import FAULTS, Fault, FaultProxy
+
+from cli.client import TasklaneClient, local_endpoints
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+MAKE_UP_WORKERS = 2
+# The test's own workers: a killed worker's messages come back 10 s after their last extension at most.
+WORKER_ENV = {
+    "WORKER_VISIBILITY_SECONDS": "10",
+    "WORKER_HEARTBEAT_SECONDS": "3",
+    "WORKER_POLL_WAIT_SECONDS": "2",  # a drain waits for the outstanding long poll
+    "WORKER_DRAIN_SECONDS": "30",
+    "WORKER_CONCURRENCY": "4",
+}
+_deserialize = TypeDeserializer().deserialize
+
+
+# --- the module's workers ---------------------------------------------------------------------------------
+
+
+def _set_make_up_workers(count: int) -> str:
+    """`local_platform up --workers N`. When `up` cannot finish (another CLI holds cdk.out, or a stack being
+    edited does not deploy), its worker step alone: the same stop or start by recorded pid."""
+    command = [PYTHON, "-m", "scripts.local_platform", "up", "--workers", str(count)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    if done.returncode == 0:
+        return "local_platform up"
+    from scripts import local_platform
+
+    local_platform.ensure_workers(count, local_endpoints())
+    why = [line for line in (done.stderr + done.stdout).splitlines() if "rror" in line][-1:] or ["?"]
+    return f"local_platform.ensure_workers, as `up` failed: {why[0].strip()[:200]}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def only_the_tests_own_workers() -> Iterator[None]:
+    how = _set_make_up_workers(0)
+    print(f"make-up workers stopped via {how}")
+    try:
+        yield
+    finally:
+        how = _set_make_up_workers(MAKE_UP_WORKERS)
+        print(f"make-up workers restored ({MAKE_UP_WORKERS}) via {how}")
+
+
+class Workers:
+    """`python -m workers` processes of one test, with the platform's worker environment (worker_env)."""
+
+    def __init__(self, endpoints: dict[str, Any], log_dir: Path) -> None:
+        self.endpoints = endpoints
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        from scripts.local_platform import worker_env
+
+        env = worker_env(self.endpoints, {**WORKER_ENV, **(extra or {})})
+        log = self.log(name)
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [PYTHON, "-m", "workers"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        self.processes[name] = process
+        deadline = time.monotonic() + 60
+        while "worker started" not in log.read_text(errors="replace"):
+            assert process.poll() is None, f"worker {name} exited {process.returncode}: {log.read_text()[-800:]}"
+            assert time.monotonic() < deadline, f"worker {name} did not start: {log.read_text()[-800:]}"
+            time.sleep(0.1)
+        return process
+
+    def log(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def stop_all(self, grace_seconds: float = 20.0) -> None:
+        running = [p for p in self.processes.values() if p.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for process in running:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def workers(endpoints: dict[str, Any], tmp_path: Path) -> Iterator[Workers]:
+    own = Workers(endpoints, tmp_path)
+    try:
+        yield own
+    finally:
+        own.stop_all()
+
+
+# --- reading what happened --------------------------------------------------------------------------------
+
+
+def task_items(aws: Callable[[str], Any], endpoints: dict[str, Any], job_id: str) -> dict[str, dict[str, Any]]:
+    """The job's task items as stored in DynamoDB (strongly consistent), by task id."""
+    pages = aws("dynamodb").get_paginator("query").paginate(
+        TableName=endpoints["table_name"], ConsistentRead=True,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :task)",
+        ExpressionAttributeValues={":pk": {"S": f"JOB#{job_id}"}, ":task": {"S": "TASK#"}},
+    )
+    items = [{k: _deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
+    return {item["sk"].removeprefix("TASK#"): item for item in items}
+
+
+def assert_every_task_succeeded_once(
+    api: TasklaneClient, aws: Callable[[str], Any], endpoints: dict[str, Any], job: dict[str, Any], total: int,
+    results: Callable[[int], Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """SUCCEEDED, exact counts, one result per task, one SUCCEEDED history entry per task; returns the items."""
+    job_id = job["job_id"]
+    assert job["status"] == "SUCCEEDED", job
+    assert job["counts"] == {"total": total, "pending": 0, "running": 0, "succeeded": total, "failed": 0,
+                             "cancelled": 0}
+    listed = api.tasks(job_id)
+    assert len(listed) == total and len({t["task_id"] for t in listed}) == total
+    assert Counter(t["status"] for t in listed) == {"SUCCEEDED": total}
+    if results is not None:
+        assert [t["result"] for t in sorted(listed, key=lambda t: t["index"])] == [results(i) for i in range(total)]
+    items = task_items(aws, endpoints, job_id)
+    assert sorted(items) == sorted(t["task_id"] for t in listed)
+    for task_id, item in items.items():
+        history = item.get("history", [])
+        succeeded = [h for h in history if h["status"] == "SUCCEEDED"]
+        assert len(succeeded) == 1, (task_id, history)
+        assert history[-1] is succeeded[0], (task_id, history)  # nothing recorded after the success
+        assert succeeded[0]["attempt"] == item["attempts"], (task_id, item["attempts"], history)
+        assert item["status"] == "SUCCEEDED" and "result_json" in item
+    return items
+
+
+def sleeps(count: int, seconds: float) -> list[dict[str, Any]]:
+    return [{"type": "sleep", "payload": {"seconds": seconds}, "runtime": "eks"} for _ in range(count)]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.25, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what or condition}"
+        time.sleep(interval)
+    return value
+
+
+def queue_depth(aws: Callable[[str], Any], url: str) -> int:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+             "ApproximateNumberOfMessagesDelayed"]
+    attributes = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes.get(name, 0)) for name in names)
+
+
+def figures(name: str, **values: Any) -> None:
+    print(f"FIGURES {name} " + json.dumps(values, sort_keys=True))
+
+
+def seconds_between(earlier: str, later: str) -> float:
+    parse = lambda stamp: datetime.fromisoformat(stamp.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(later) - parse(earlier)).total_seconds()
+
+
+# --- 1. a worker killed mid-job ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_job_loses_no_task_and_counts_none_twice(
+    api: TasklaneClient, aws: Callable[[str], Any], endpoints: dict[str, Any], workers: Workers
+) -> None:
+    # Given two workers running a job of 2,000 short sleeps
+    total = 2000
+    doomed = workers.start("doomed")
+    workers.start("survivor")
+    job_id = api.submit({"name": "sigkill", "tasks": sleeps(total, 0.05)})["job_id"]
+
+    # When one of them is killed (SIGKILL: no drain, no hand-back) a quarter of the way through
+    at_kill = wait_for(lambda: (j := api.job(job_id))["counts"]["succeeded"] >= total // 4 and j, 180, 0.2,
+                       "a quarter of the tasks")
+    doomed.send_signal(signal.SIGKILL)
+    assert doomed.wait(timeout=10) == -signal.SIGKILL
+
+    # Then the job still succeeds: the killed worker's messages came back after their visibility timeout
+    job = api.wait(job_id, timeout=300)
+    items = assert_every_task_succeeded_once(api, aws, endpoints, job, total, lambda i: {"slept": 0.05})
+    attempts = Counter(item["attempts"] for item in items.values())
+    redelivered = total - attempts[1]
+    # What the killed worker held (running, or committed but not yet deleted) was delivered again
+    assert redelivered >= 1, attempts
+    figures("sigkill", tasks=total, succeeded=job["counts"]["succeeded"], attempts=dict(attempts),
+            redelivered=redelivered, running_at_kill=at_kill["counts"]["running"],
+            succeeded_at_kill=at_kill["counts"]["succeeded"], lost=0, duplicates=0)
+
+
+# --- 2. a worker stopped with SIGTERM ---------------------------------------------------------------------
+
+
+def test_sigterm_drains_what_the_worker_holds_and_hands_nothing_back(
+    api: TasklaneClient, aws: Callable[[str], Any], endpoints: dict[str, Any], workers: Workers
+) -> None:
+    # Given one worker (4 slots) holding 4 tasks of a 12-task job, every slot busy
+    total, seconds = 12, 4.0
+    worker = workers.start("drained")
+    job_id = api.submit({"name": "sigterm", "tasks": sleeps(total, seconds)})["job_id"]
+    wait_for(lambda: api.job(job_id)["counts"]["running"] == 4, 60, 0.1, "4 running tasks")
+    held = {t["task_id"] for t in api.tasks(job_id, status="RUNNING")}
+    assert len(held) == 4
+
+    # When it is asked to stop
+    signalled = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+
+    # Then it finishes what it holds within its grace period and exits 0, having taken nothing more
+    assert worker.wait(timeout=float(WORKER_ENV["WORKER_DRAIN_SECONDS"]) + 10) == 0
+    drained_in = time.monotonic() - signalled
+    assert drained_in < seconds + 5
+    log = workers.log("drained").read_text()
+    assert "draining" in log and "drained" in log and "exiting with tasks still running" not in log
+    job = api.job(job_id)
+    assert job["counts"] == {"total": total, "pending": total - 4, "running": 0, "succeeded": 4, "failed": 0,
+                             "cancelled": 0}
+    assert {t["task_id"] for t in api.tasks(job_id, status="SUCCEEDED")} == held
+
+    # And when another worker takes over, no task was ever redelivered: every attempt is the first
+    workers.start("successor")
+    job = api.wait(job_id, timeout=120)
+    items = assert_every_task_succeeded_once(api, aws, endpoints, job, total, lambda i: {"slept": seconds})
+    assert {task_id: item["attempts"] for task_id, item in items.items()} == {task_id: 1 for task_id in items}
+    figures("sigterm", tasks=total, held_at_signal=len(held), drained_seconds=round(drained_in, 2),
+            exit_code=0, redelivered=0, lost=0, duplicates=0)
+
+
+# --- 3. the same message delivered twice ------------------------------------------------------------------
+
+
+def receive_one_of(aws: Callable[[str], Any], url: str, job_id: str) -> dict[str, Any]:
+    """Receive one real task message of the job from the queue (hidden for 60 s); others go straight back."""
+    sqs = aws("sqs")
+
+    def receive() -> dict[str, Any] | None:
+        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1,
+                                       VisibilityTimeout=60, MessageAttributeNames=["All"])
+        for message in response.get("Messages", []):
+            if json.loads(message["Body"]).get("job_id") == job_id:
+                return dict(message)
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+        return None
+
+    return dict(wait_for(receive, 60, 0, "a task message of the job"))
+
+
+def send_copy(aws: Callable[[str], Any], url: str, message: dict[str, Any]) -> None:
+    aws("sqs").send_message(QueueUrl=url, MessageBody=message["Body"],
+                            MessageAttributes=message.get("MessageAttributes", {}))
+
+
+def test_the_same_message_delivered_more_than_once_is_counted_once(
+    api: TasklaneClient, aws: Callable[[str], Any], endpoints: dict[str, Any], workers: Workers
+) -> None:
+    long_queue, short_queue = endpoints["long_queue_url"], endpoints["short_queue_url"]
+    # Given a job of long tasks, dispatched while no worker runs, and one of its real messages in hand
+    total = 10
+    tasks = [{"type": "echo", "payload": {"n": i}, "runtime": "eks"} for i in range(total)]
+    job_id = api.submit({"name": "duplicates", "tasks": tasks})["job_id"]
+    original = receive_one_of(aws, long_queue, job_id)
+    task_id = json.loads(original["Body"])["task_id"]
+
+    # When two copies are sent, and the original is let go at once: three deliveries of one task, together
+    send_copy(aws, long_queue, original)
+    send_copy(aws, long_queue, original)
+    aws("sqs").change_message_visibility(QueueUrl=long_queue, ReceiptHandle=original["ReceiptHandle"],
+                                         VisibilityTimeout=0)
+    workers.start("first")
+    workers.start("second")
+
+    # Then the task is counted once, with one result, and every copy was acknowledged
+    job = api.wait(job_id, timeout=120)
+    items = assert_every_task_succeeded_once(api, aws, endpoints, job, total, lambda i: {"n": i})
+    wait_for(lambda: queue_depth(aws, long_queue) == 0, 60, 0.5, "the long queue to empty")
+    before = items[task_id]
+
+    # And a copy delivered after the job ended, to the workers and to the Lambda runner, changes nothing
+    send_copy(aws, long_queue, original)
+    send_copy(aws, short_queue, original)
+    wait_for(lambda: queue_depth(aws, long_queue) == 0 and queue_depth(aws, short_queue) == 0, 60, 0.5,
+             "both queues to empty")
+    time.sleep(1)
+    assert api.job(job_id)["counts"] == job["counts"] and api.job(job_id)["status"] == "SUCCEEDED"
+    assert task_items(aws, endpoints, job_id)[task_id] == before
+    figures("duplicates", tasks=total, copies_sent=4, deliveries_of_the_task=5,
+            attempts_of_the_task=int(before["attempts"]), counted=1, lost=0, duplicates=0)
+
+
+# --- 4. retries with growing delays -----------------------------------------------------------------------
+
+
+def test_a_task_failing_twice_succeeds_on_attempt_three_after_growing_delays(
+    api: TasklaneClient, aws: Callable[[str], Any], endpoints: dict[str, Any], workers: Workers
+) -> None:
+    # Given tasks that fail their first two attempts, on both runtimes
+    per_runtime = 4
+    workers.start("retrier")
+    tasks = [{"type": "fail", "payload": {"fail_times": 2}, "max_attempts": 3, "runtime": runtime}
+             for runtime in ("lambda", "eks") for _ in range(per_runtime)]
+    job_id = api.submit({"name": "backoff", "tasks": tasks})["job_id"]
+
+    # When the job runs, Then each succeeds on attempt 3
+    job = api.wait(job_id, timeout=120)
+    items = assert_every_task_succeeded_once(api, aws, endpoints, job, len(tasks),
+                                             lambda i: {"succeeded_on_attempt": 3})
+    # And the delay after attempt n (equal jitter, base 2 s: in [2^(n-1), 2^n] s, rounded up to whole seconds
+    # by SQS) separates each attempt from the next: at least that long, at most that plus the time to receive
+    # and run the next attempt
+    slack = 3.0
+    gaps: list[tuple[float, float]] = []
+    for item in items.values():
+        history = item["history"]
+        assert [(h["attempt"], h["status"]) for h in history] == [(1, "PENDING"), (2, "PENDING"), (3, "SUCCEEDED")]
+        first = seconds_between(history[0]["finished_at"], history[1]["finished_at"])
+        second = seconds_between(history[1]["finished_at"], history[2]["finished_at"])
+        assert 1.0 <= first <= 2.0 + slack, (first, history)
+        assert 2.0 <= second <= 4.0 + slack, (second, history)
+        gaps.append((first, second))
+    # And the delays grow: SQS hides attempt 2 for 1-2 s and attempt 3 for 3-4 s
+    assert all(second > first for first, second in gaps), gaps
+    figures("backoff", tasks=len(tasks), gaps=[(round(a, 2), round(b, 2)) for a, b in gaps], lost=0, duplicates=0)
+
+
+# --- 6. AWS errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service,fault", [(s, f) for s, faults in FAULTS.items() for f in faults],
+                         ids=lambda v: v if isinstance(v, str) else v.code)
+def test_the_fault_proxy_answers_in_each_protocol_and_botocore_retries_it(
+    endpoints: dict[str, Any], service: str, fault: Fault
+) -> None:
+    import boto3
+
+    with FaultProxy(endpoints["aws_endpoint_url"], fraction=1.0, faults={service: [fault]},
+                    lifetime_seconds=60) as proxy:
+        client = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
+                                       region_name="us-east-1").client(
+            service, endpoint_url=proxy.url, config=Config(retries={"mode": "standard", "max_attempts": 2}))
+        with pytest.raises(ClientError) as raised:
+            if service == "dynamodb":
+                client.describe_table(TableName=endpoints["table_name"])
+            else:
+                client.get_queue_attributes(QueueUrl=endpoints["long_queue_url"], AttributeNames=["All"])
+        assert raised.value.response["Error"]["Code"] == fault.code
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == fault.status
+        # Retried by the SDK: every attempt reached the proxy, and none reached the emulator
+        assert raised.value.response["ResponseMetadata"]["RetryAttempts"] >= 1
+        assert proxy.injected_total(service) == raised.value.response["ResponseMetadata"]["RetryAttempts"] + 1
+        assert proxy.forwarded[service] == 0
+    assert proxy.stopped
+
+
+@pytest.mark.slow
+def test_a_job_survives_injected_aws_errors(
+    api: TasklaneClient, aws: Callable[[str], Any], endpoints: dict[str, Any], workers: Workers
+) -> None:
+    # Given two workers whose every AWS request goes through the fault proxy: one DynamoDB or SQS request in
+    # ten answered by a 5xx or a throttling error, and a few answered by a 500 after they took effect
+    total = 300
+    with FaultProxy(endpoints["aws_endpoint_url"], fraction=0.1, lost_responses={"*": 0.02}, seed=7,
+                    lifetime_seconds=360) as proxy:
+        through_proxy = {"AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_S3": proxy.url}
+        workers.start("faulty-1", through_proxy)
+        workers.start("faulty-2", through_proxy)
+
+        # When a job of a few hundred long tasks runs on them
+        tasks = [{"type": "echo", "payload": {"n": i}, "runtime": "eks"} for i in range(total)]
+        job_id = api.submit({"name": "aws errors", "tasks": tasks})["job_id"]
+        job = api.wait(job_id, timeout=300)
+        workers.stop_all()
+        summary = proxy.summary()
+
+    # Then it succeeds, every task counted once with its own result, and the proxy really got in the way
+    assert proxy.stopped
+    items = assert_every_task_succeeded_once(api, aws, endpoints, job, total, lambda i: {"n": i})
+    assert proxy.injected_total("dynamodb") > 20 and proxy.injected_total("sqs") > 5, summary
+    attempts = Counter(item["attempts"] for item in items.values())
+    figures("aws_errors", tasks=total, faults_injected=summary["injected"],
+            faults_by_code=summary["injected_by_code"], lost_responses=proxy.lost_total(),
+            requests_forwarded=summary["forwarded"], attempts=dict(attempts), lost=0, duplicates=0)
+
+
+def job_item(aws: Callable[[str], Any], endpoints: dict[str, Any], job_id: str) -> dict[str, Any]:
+    item = aws("dynamodb").get_item(TableName=endpoints["table_name"], ConsistentRead=True,
+                                    Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}).get("Item", {})
+    return {k: _deserialize(v) for k, v in item.items()}
+
+
+def test_a_lost_answer_to_the_claim_that_resumes_the_job_still_resumes_it(
+    api: TasklaneClient, aws: Callable[[str], Any], endpoints: dict[str, Any], workers: Workers
+) -> None:
+    # Given a job whose workflow waits on its task token, and a worker whose first DynamoDB UpdateItem takes
+    # effect but whose answer is lost (a 500 instead): on an unwindowed job of quick tasks, the worker's only
+    # UpdateItem is the claim that resumes the workflow
+    total = 5
+    tasks = [{"type": "echo", "payload": {"n": i}, "runtime": "eks"} for i in range(total)]
+    job_id = api.submit({"name": "lost answer", "tasks": tasks})["job_id"]
+    wait_for(lambda: "task_token" in job_item(aws, endpoints, job_id), 60, 0.25, "the workflow to wait")
+    with FaultProxy(endpoints["aws_endpoint_url"], fraction=0.0, lose_first={"UpdateItem": 1},
+                    lifetime_seconds=180) as proxy:
+        workers.start("unlucky", {"AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_S3": proxy.url})
+
+        # When its last task is committed, and the SDK retries the claim after it already took effect
+        job = api.wait(job_id, timeout=60)
+        workers.stop_all()
+
+    # Then the retry still recognises the claim as its own, and the job's workflow resumed and finished
+    assert proxy.lost == Counter({("dynamodb", "UpdateItem"): 1})
+    assert_every_task_succeeded_once(api, aws, endpoints, job, total, lambda i: {"n": i})

@@ -1,0 +1,156 @@
+"""TaskRunner: one delivery to one attempt, attempts counted across runs, stopping jobs skipped, windows released."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fakes import InMemoryJobStore, RecordingRetries, RecordingWorkflow
+
+from tasklane.execution import OutcomeKind, TaskOutcome
+from tasklane.models import Job, JobStatus, Runtime, StopReason, TaskMessage, TaskRecord, TaskStatus, task_id_for
+from tasklane.registry import TaskContext, TaskRegistry
+from tasklane.running import Delivery, RetryScheduled, TaskRunner
+
+NOW = "2026-01-01T00:00:00.000Z"
+
+
+class Harness:
+    def __init__(self, tasks: int = 3, windowed: bool = False) -> None:
+        self.store = InMemoryJobStore()
+        self.workflow = RecordingWorkflow()
+        self.retries = RecordingRetries()
+        self.ran: list[tuple[dict[str, Any], int]] = []
+        self.releases: list[tuple[str, str, int]] = []
+        self.loaded: list[str] = []
+        self.registry = TaskRegistry()
+
+        @self.registry.task("record")
+        def record(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+            self.ran.append((payload, ctx.attempt))
+            if payload.get("fail"):
+                raise RuntimeError("flaky")
+            return {"got": payload}
+
+        self.store.create_job(Job(
+            job_id="job1", tenant="acme", name="n", status=JobStatus.RUNNING, created_at=NOW, updated_at=NOW,
+            total=tasks, remaining=tasks, max_concurrency=1 if windowed else None,
+        ))
+        self.store.write_tasks("job1", [
+            TaskRecord(job_id="job1", task_id=task_id_for(i), index=i, type="record", runtime=Runtime.LAMBDA,
+                       status=TaskStatus.PENDING, created_at=NOW, updated_at=NOW)
+            for i in range(tasks)
+        ], tasks)
+        self.runner = TaskRunner(
+            store=self.store, resumer=self.workflow, retries=self.retries, registry=self.registry,
+            load_payload=self.load, release=self.release,
+        )
+
+    def load(self, ref: str) -> dict[str, Any]:
+        self.loaded.append(ref)
+        return {"from": ref}
+
+    def release(self, job_id: str, tenant: str, count: int) -> int:
+        self.releases.append((job_id, tenant, count))
+        return count
+
+
+def delivery(index: int, receive_count: int = 1, **fields: Any) -> Delivery:
+    message = TaskMessage(job_id="job1", task_id=task_id_for(index), tenant="acme", type="record", **fields)
+    return Delivery(message_id=f"m{index}", body=message.model_dump_json(), receipt_handle=f"rh{index}",
+                    attempt=receive_count)
+
+
+def test_a_task_of_a_stopping_job_is_not_started() -> None:
+    h = Harness()
+    assert h.runner.run(delivery(0), stopping_jobs={"job1"}) is None
+    assert h.ran == []
+    assert h.store.get_task("job1", task_id_for(0)).status is TaskStatus.PENDING  # type: ignore[union-attr]
+    # another job's stop does not hold it back
+    outcome = h.runner.run(delivery(0), stopping_jobs={"job2"})
+    assert outcome is not None and outcome.kind is OutcomeKind.SUCCEEDED
+
+
+def test_a_claimed_task_of_a_job_that_stops_is_not_run() -> None:
+    h = Harness()
+    h.store.request_stop("job1", StopReason.CANCELLED)
+    assert h.runner.run(delivery(0), claim=True) is None
+    assert h.ran == []
+
+
+def test_a_payload_stored_by_reference_is_loaded_before_the_task_runs() -> None:
+    h = Harness()
+    outcome = h.runner.run(delivery(0, payload_ref="payloads/job1/t00000000.json"))
+    assert h.loaded == ["payloads/job1/t00000000.json"]
+    assert h.ran == [({"from": "payloads/job1/t00000000.json"}, 1)]
+    assert outcome is not None and outcome.result == {"got": {"from": "payloads/job1/t00000000.json"}}
+
+
+def test_a_payload_by_reference_without_a_loader_is_an_error_not_a_task_failure() -> None:
+    h = Harness()
+    h.runner.load_payload = None
+    with pytest.raises(RuntimeError, match="by reference"):
+        h.runner.run(delivery(0, payload_ref="payloads/x.json"))
+    assert h.ran == []
+
+
+def test_the_attempt_continues_from_earlier_runs() -> None:
+    h = Harness()
+    # a task that used 3 attempts in run 0, redelivered for the 2nd time in run 1
+    outcome = h.runner.run(delivery(0, receive_count=2, attempt_offset=3, max_attempts=3))
+    assert h.ran == [({}, 5)]
+    assert outcome is not None and outcome.attempt == 5
+
+
+def test_a_rerun_task_gets_a_fresh_budget_of_attempts() -> None:
+    h = Harness()
+    with pytest.raises(RetryScheduled):
+        h.runner.run(delivery(0, receive_count=2, attempt_offset=3, max_attempts=3, payload={"fail": True}))
+    assert h.store.get_task("job1", task_id_for(0)).attempts == 5  # type: ignore[union-attr]
+    assert [handle for handle, _ in h.retries.scheduled] == ["rh0"]
+    last = h.runner.run(delivery(0, receive_count=3, attempt_offset=3, max_attempts=3, payload={"fail": True}))
+    assert last is not None and (last.kind, last.attempt) == (OutcomeKind.FAILED, 6)
+
+
+def test_a_claimed_attempt_is_offset_too() -> None:
+    h = Harness()
+    outcome = h.runner.run(delivery(1, receive_count=1, attempt_offset=2), claim=True)
+    assert outcome is not None and (outcome.attempt, outcome.from_running) == (3, True)
+    h.runner.commit([outcome])
+    task = h.store.get_task("job1", task_id_for(1))
+    assert task is not None and (task.status, task.attempts) == (TaskStatus.SUCCEEDED, 3)
+    assert h.store.get_job("job1").running == 0  # type: ignore[union-attr]
+
+
+def test_each_ended_task_of_a_windowed_job_releases_one_more_in_one_call() -> None:
+    h = Harness(tasks=4, windowed=True)
+    ended = [h.runner.run(delivery(i, windowed=True)) for i in range(2)]
+    failed = TaskOutcome("job1", task_id_for(2), 1, OutcomeKind.FAILED, error="E: x", tenant="acme",
+                         task_type="record", windowed=True)
+    duplicate = ended[0]
+
+    report = h.runner.commit([*ended, failed, duplicate])  # type: ignore[list-item]
+
+    assert len(report.applied) == 3 and len(report.stale) == 1
+    # one release for the job, counting the three tasks that ended (not the duplicate)
+    assert h.releases == [("job1", "acme", 3)]
+
+
+def test_a_retry_of_a_windowed_task_releases_nothing() -> None:
+    h = Harness(windowed=True)
+    with pytest.raises(RetryScheduled):
+        h.runner.run(delivery(0, windowed=True, payload={"fail": True}))
+    assert h.releases == []
+
+
+def test_tasks_of_unwindowed_jobs_release_nothing() -> None:
+    h = Harness()
+    h.runner.commit([h.runner.run(delivery(i)) for i in range(3)])  # type: ignore[misc]
+    assert h.releases == []
+    assert h.store.get_job("job1").remaining == 0  # type: ignore[union-attr]
+
+
+def test_a_body_that_is_not_a_task_raises() -> None:
+    h = Harness()
+    with pytest.raises(ValueError, match="validation error"):
+        h.runner.run(Delivery(message_id="m", body='{"job_id": "job1"}', receipt_handle="rh", attempt=1))
