@@ -9,6 +9,7 @@ from tasklane.aws.sqs_queue import SqsTaskQueue
 from tasklane.aws.stepfunctions import StepFunctionsStarter
 from tasklane.jobs import JobServices
 from tasklane.models import Runtime
+from tasklane.ports import TaskQueue
 from tasklane.registry import registry
 from tasklane.settings import ApiSettings, OrchestratorSettings
 
@@ -22,5 +23,5 @@ def job_services(settings: ApiSettings) -> JobServices:
     )
 
 
-def task_queues(settings: OrchestratorSettings) -> dict[Runtime, SqsTaskQueue]:
+def task_queues(settings: OrchestratorSettings) -> dict[Runtime, TaskQueue]:
     return {Runtime.LAMBDA: SqsTaskQueue(settings.short_queue_url), Runtime.EKS: SqsTaskQueue(settings.long_queue_url)}

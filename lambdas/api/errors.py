@@ -22,7 +22,7 @@ from tasklane.errors import InvalidRequest, JobConflict, JobNotFound, TaskNotFou
 logger = Logger(child=True)
 
 
-def error_response(status: int, code: str, message: str) -> Response[ErrorOut]:
+def error_response(status: int, code: str, message: str) -> Response[str]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -48,35 +48,35 @@ def describe_validation(errors: list[Any], root: str | None = None) -> str:
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(RequestValidationError)
-    def invalid_request(error: RequestValidationError) -> Response[ErrorOut]:
+    def invalid_request(error: RequestValidationError) -> Response[str]:
         return error_response(422, "validation_error", describe_validation(list(error.errors())))
 
     @app.exception_handler(RequestUnsupportedContentType)
-    def unsupported_media_type(error: RequestUnsupportedContentType) -> Response[ErrorOut]:
+    def unsupported_media_type(error: RequestUnsupportedContentType) -> Response[str]:
         # Without this, Powertools answers in its own shape rather than {"error": {...}}.
         content_type = app.current_event.headers.get("content-type", "")
         return error_response(415, "unsupported_media_type", f"send the body as application/json, not {content_type}")
 
     @app.exception_handler([JobNotFound, TaskNotFound])
-    def not_found(error: Exception) -> Response[ErrorOut]:
+    def not_found(error: Exception) -> Response[str]:
         return error_response(404, "not_found", str(error))
 
     @app.exception_handler(InvalidRequest)
-    def bad_request(error: InvalidRequest) -> Response[ErrorOut]:
+    def bad_request(error: InvalidRequest) -> Response[str]:
         return error_response(400, "invalid_request", str(error))
 
     @app.exception_handler(JobConflict)
-    def job_conflict(error: JobConflict) -> Response[ErrorOut]:
+    def job_conflict(error: JobConflict) -> Response[str]:
         return error_response(409, "conflict", str(error))
 
     @app.exception_handler(IdempotencyConflict)
-    def idempotency_conflict(error: IdempotencyConflict) -> Response[ErrorOut]:
+    def idempotency_conflict(error: IdempotencyConflict) -> Response[str]:
         return error_response(409, "idempotency_conflict", str(error))
 
     @app.exception_handler(Unauthorized)
-    def unauthorized(error: Unauthorized) -> Response[ErrorOut]:
+    def unauthorized(error: Unauthorized) -> Response[str]:
         return error_response(401, "unauthorized", str(error))
 
     @app.not_found
-    def no_route(error: Exception) -> Response[ErrorOut]:
+    def no_route(error: Exception) -> Response[str]:
         return error_response(404, "no_route", f"no route for {app.current_event.http_method} {app.current_event.path}")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, SecurityScheme
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -60,7 +60,7 @@ IDEMPOTENCY_KEY = Annotated[str | None, Header(alias="Idempotency-Key", max_leng
 app = APIGatewayRestResolver(
     enable_validation=True, cors=CORSConfig(allow_origin="*", allow_headers=CORS_HEADERS, max_age=600)
 )
-SECURITY_SCHEMES = {
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     "tenantCredentials": APIKey(
         name="Authorization", **{"in": APIKeyIn.header},
         description="'ApiKey <key>' for machines, or 'Bearer <Cognito ID token>' for people",

@@ -37,7 +37,7 @@ class IdempotencyConflict(DomainError):
     """The key was used before with another request."""
 
 
-def _mark_replay(response: dict[str, Any], record: DataRecord) -> dict[str, Any]:
+def _mark_replay(response: Any, idempotent_data: DataRecord) -> Any:
     return {**response, "replayed": True}
 
 

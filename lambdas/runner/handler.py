@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -66,7 +67,9 @@ def job_ids(records: list[dict[str, Any]]) -> list[str]:
     return ids
 
 
-def run_batch(records: list[dict[str, Any]], task_runner: TaskRunner, context: LambdaContext | None) -> dict[str, Any]:
+def run_batch(
+    records: list[dict[str, Any]], task_runner: TaskRunner, context: LambdaContext | None
+) -> PartialItemFailureResponse:
     finals: list[TaskOutcome] = []
     stopping = task_runner.store.stopped_jobs(job_ids(records))
 
@@ -94,5 +97,5 @@ def run_batch(records: list[dict[str, Any]], task_runner: TaskRunner, context: L
 
 
 @logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return run_batch(event["Records"], runner(), context)

@@ -26,7 +26,7 @@ _deserializer = TypeDeserializer()
 
 
 def av(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(value)  # type: ignore[no-any-return]
+    return dict(_serializer.serialize(value))
 
 
 def plain(item: dict[str, Any]) -> dict[str, Any]:
