@@ -89,10 +89,13 @@ class CeleryRun:
             start_process([*command, "-n", f"bench{i}@%h"], env, self.log_dir / f"celery-{i}.log")
             for i in range(self.workers)
         ]
-        if not wait_until(self._queue_exists, timeout=60, interval=0.3):
-            self.__exit__()
-            raise Skipped(f"the Celery workers did not create their queue; see {self.log_dir}")
-        self.enqueue_and_drain(50, timeout=60)  # both workers consuming before the clock starts
+        try:
+            if not wait_until(self._queue_exists, timeout=60, interval=0.3):
+                raise Skipped(f"the Celery workers did not create their queue; see {self.log_dir}")
+            self.enqueue_and_drain(50, timeout=60)  # both workers consuming before the clock starts
+        except BaseException:
+            self.__exit__()  # `with` calls it only once __enter__ has returned
+            raise
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import psutil
 
 from bench.common import (
@@ -34,7 +35,7 @@ from bench.common import (
 )
 from bench.memory import RssSampler, emulator_pid
 from bench.stats import spread
-from cli.client import TasklaneClient
+from cli.client import ApiError, TasklaneClient
 from tasklane.aws.request_counting import COUNTS_DIR_ENV
 
 TRANSITION_PROBE_TASKS = 10
@@ -202,7 +203,11 @@ def run(endpoints: dict[str, Any], sizes: list[int], runtimes: list[str], repeat
                 for size in sizes:
                     for attempt in range(repeats.get(size, 1)):
                         _log(f"throughput {runtime}: {size:,} tasks (run {attempt + 1})")
-                        run_ = run_job(platform, size, runtime, timeout[size], worker_pids=pids)
+                        try:
+                            run_ = run_job(platform, size, runtime, timeout[size], worker_pids=pids)
+                        except (ApiError, httpx.HTTPError) as failure:  # e.g. a body the API refuses
+                            run_ = {"runtime": runtime, "tasks": size, "status": f"ERROR {failure}"[:300],
+                                    "seconds": 0.0, "tasks_per_second": 0.0}
                         _log(f"  {run_['status']} in {run_['seconds']:.1f}s: {run_['tasks_per_second']:.0f} tasks/s")
                         runs.append(run_)
         except Skipped as reason:
