@@ -1,6 +1,7 @@
 """The Lambda code and dependency layer, laid out as assets without Docker.
 
-Code: `lambdas/` and the shared `tasklane/` package, copied into build/lambda/code at synth time.
+Code: the Python files of `lambdas/` and the shared `tasklane/` package, copied at synth time into
+build/lambda/code-<content hash>.
 Layer: build/lambda/layer, made by scripts/build_layer.sh from requirements-lambda.txt with wheels for
 the functions' runtime (Python 3.13 on x86_64) plus pydantic-core's extension built for this machine's
 Python, so the very same asset imports in AWS and in the embedded AWS (which runs functions with the
@@ -9,22 +10,42 @@ local interpreter).
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "lambda"
-CODE_DIR = BUILD / "code"
 LAYER_DIR = BUILD / "layer"
 CODE_PACKAGES = ("lambdas", "tasklane")
 
 
 def lambda_code_dir() -> Path:
-    if CODE_DIR.exists():
-        shutil.rmtree(CODE_DIR)
-    for package in CODE_PACKAGES:
-        shutil.copytree(ROOT / package, CODE_DIR / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return CODE_DIR
+    """The code asset, in a folder named after its content: concurrent synths share it, never collide."""
+    sources = sorted(
+        path
+        for package in CODE_PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "__pycache__" not in path.parts
+    )
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    target = BUILD / f"code-{digest.hexdigest()[:16]}"
+    if target.is_dir():
+        return target
+    BUILD.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=BUILD))
+    for path in sources:
+        copy = staging / path.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copy)
+    try:
+        staging.rename(target)
+    except OSError:  # another synth made the same folder first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def lambda_layer_dir() -> Path:

@@ -88,6 +88,40 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
             "it admitted, under the tenant it recorded for them (tests/infra asserts $connect's authorizer).",
         ),
     ],
+    "dashboard": [
+        NagPackSuppression(
+            id="AwsSolutions-S1",
+            reason="Only the log bucket itself has no access log (it would log into itself); the site bucket logs "
+            "into it, and CloudFront's standard logs go there too (tests/infra asserts both).",
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-CFR1",
+            reason="The dashboard is a static page for each tenant's people wherever they are; what it shows is "
+            "behind sign-in, so there is no country to exclude.",
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-CFR2",
+            reason="WAF is attached per account by the edge baseline; the distribution only serves static files, and "
+            "the APIs they call throttle per client.",
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-CFR4",
+            reason="On its cloudfront.net name the distribution has CloudFront's default certificate, whose security "
+            "policy CloudFront fixes (a minimum TLS version needs a certificate of one's own domain); viewers are "
+            "redirected to HTTPS and HSTS is sent.",
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-L1",
+            reason="The BucketDeployment handler's runtime is pinned by aws-cdk-lib (it must match its AWS CLI "
+            "layer) and moves with CDK upgrades.",
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-IAM4",
+            reason="aws-cdk-lib's BucketDeployment and auto-delete handlers use AWSLambdaBasicExecutionRole, AWS's "
+            "managed policy limited to writing their own logs.",
+            applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+        ),
+    ],
     "workers": [
         NagPackSuppression(
             id="AwsSolutions-EKS1",

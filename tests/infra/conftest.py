@@ -176,8 +176,12 @@ class CdkApp:
         return self.json(role)["Resources"][self.logical_id(role, construct)]  # type: ignore[no-any-return]
 
     def role_policies(self, role: str, function: lambda_.Function | Any) -> list[dict[str, Any]]:
-        """Every statement of the inline policies attached to a function's (or service account's) IAM role."""
+        """Every statement of the policies attached to a function's (or service account's) IAM role; only AWS
+        managed policies (a function's AWSLambdaBasicExecutionRole) are left out."""
         role_id = self.logical_id(role, function.role)
+        assert "Policies" not in self.json(role)["Resources"][role_id]["Properties"], role_id
+        for managed in self.resources(role, "AWS::IAM::ManagedPolicy").values():
+            assert {"Ref": role_id} not in managed["Properties"].get("Roles", []), role_id
         statements: list[dict[str, Any]] = []
         for policy in self.resources(role, "AWS::IAM::Policy").values():
             if {"Ref": role_id} in policy["Properties"].get("Roles", []):

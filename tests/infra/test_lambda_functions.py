@@ -16,20 +16,32 @@ from pydantic_settings import BaseSettings
 if TYPE_CHECKING:
     from tests.infra.conftest import CdkApp
 
-# The workers stack's functions are aws-cdk-lib's EKS providers, with their own runtimes and code.
-NOT_OURS = {"workers"}
 RUNTIME = "python3.13"
 # What the Lambda Python runtime brings itself; the layer deliberately leaves these out.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "dateutil", "six.py", "urllib3")
 
 
 def functions(cdk_app: CdkApp) -> list[tuple[str, str, dict[str, Any]]]:
-    return [
-        (role, logical_id, resource["Properties"])
-        for role in cdk_app.stacks
-        if role not in NOT_OURS
-        for logical_id, resource in cdk_app.resources(role, "AWS::Lambda::Function").items()
-    ]
+    """The platform's own functions, made by a PythonFunctions construct (not aws-cdk-lib's custom resources)."""
+    from aws_cdk import aws_lambda as lambda_
+
+    from stacks.constructs.python_functions import PythonFunctions
+
+    found = []
+    for role, stack in cdk_app.stacks.items():
+        for group in (c for c in stack.node.find_all() if isinstance(c, PythonFunctions)):
+            for function in (c for c in group.node.children if isinstance(c, lambda_.Function)):
+                logical_id = cdk_app.logical_id(role, function)
+                found.append((role, logical_id, cdk_app.json(role)["Resources"][logical_id]["Properties"]))
+    return found
+
+
+def test_every_function_of_this_repository_is_made_by_python_functions(cdk_app: CdkApp) -> None:
+    ours = {logical_id for _, logical_id, _ in functions(cdk_app)}
+    for role in cdk_app.stacks:
+        for logical_id, resource in cdk_app.resources(role, "AWS::Lambda::Function").items():
+            if resource["Properties"].get("Handler", "").startswith(("lambdas.", "tasklane.", "workers.")):
+                assert logical_id in ours, f"{role}/{logical_id} bypasses PythonFunctions (runtime, layer, logs)"
 
 
 EXPECTED_HANDLERS = {

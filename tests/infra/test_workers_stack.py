@@ -195,6 +195,7 @@ def synth(outdir: Path, **config: Any) -> Synth:
         "Workers",
         config=environment,
         long_queue=queues.long,
+        short_queue=queues.short,
         table=table,
         manifest_bucket=bucket,
         workflow=workflow,
@@ -310,23 +311,36 @@ RESUME_ARN = {
 }
 
 
-def test_worker_role_reaches_only_its_queue_table_bucket_and_workflow(synthesized: Synth) -> None:
-    statements = _policy_of_service_account(synthesized, "tasklane-worker")
-    actions: set[str] = set()
-    for statement in statements:
+def test_worker_role_reaches_only_its_queues_table_and_bucket(synthesized: Synth) -> None:
+    """Consume long tasks; send a windowed job's next task to either queue; the job table; read the bucket."""
+    allowed: dict[str, set[str]] = {}
+    for statement in _policy_of_service_account(synthesized, "tasklane-worker"):
         resources = statement["Resource"]
         assert "*" not in (resources if isinstance(resources, list) else [resources])
-        statement_actions = set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
-        if statement_actions & RESUME:
+        actions = set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+        if actions & RESUME:
             continue  # the workflow's, below
-        assert _imports(resources) <= {"QueuesLongTasks", "Table", "ManifestBucket"}, statement
-        assert _imports(resources), statement
-        actions |= statement_actions
-    assert {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"} <= actions
-    assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= actions
-    assert "s3:GetObject*" in actions
-    assert not {a for a in actions if a.startswith("s3:Put") or a.startswith("s3:Delete") or a == "sqs:SendMessage"}
-    assert not {a for a in actions if not a.startswith(("sqs:", "dynamodb:", "s3:"))}
+        assert len(_imports(resources)) == 1, statement
+        for name in _imports(resources):
+            allowed.setdefault(name, set()).update(actions)
+    assert set(allowed) == {"QueuesLongTasks", "QueuesShortTasks", "Table", "ManifestBucket"}
+    consume = {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"}
+    assert consume | {"sqs:SendMessage"} <= allowed["QueuesLongTasks"]
+    assert "sqs:SendMessage" in allowed["QueuesShortTasks"] and not consume & allowed["QueuesShortTasks"]
+    assert not {a for a in allowed["QueuesLongTasks"] | allowed["QueuesShortTasks"] if not a.startswith("sqs:")}
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= allowed["Table"]
+    assert "s3:GetObject*" in allowed["ManifestBucket"]
+    assert not {a for a in allowed["ManifestBucket"] if not a.startswith(("s3:Get", "s3:List"))}
+
+
+def test_worker_knows_where_to_send_a_windowed_jobs_next_tasks(synthesized: Synth) -> None:
+    from workers.settings import WorkerSettings
+
+    deployment = by_kind(applied(synthesized), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["SHORT_QUEUE_URL"] == TOKEN and env["LONG_QUEUE_URL"] == TOKEN
+    assert {"short_queue_url", "long_queue_url"} <= set(WorkerSettings.model_fields)
 
 
 def test_worker_role_may_resume_the_job_workflow_only(synthesized: Synth) -> None:
@@ -355,7 +369,8 @@ def test_the_apps_worker_service_account_may_resume_the_apps_workflow(cdk_app: C
         arns.indexes: "read-write",
         arns.bucket: "read",
         f"{arns.bucket}/*": "read",
-        arns.long: "consume",
+        arns.long: "consume+send",
+        arns.short: "send",
         arns.resume: "resume",
     }
 
