@@ -29,12 +29,13 @@ def demo_job() -> dict[str, object]:
 
 
 def main() -> int:
-    console = Console()
+    console = Console(soft_wrap=True)
     endpoints = local_endpoints()
-    client = TasklaneClient(endpoints["api_url"])
+    tenant = next(iter(endpoints["tenants"]))
+    client = TasklaneClient(endpoints["api_url"], endpoints["tenants"][tenant]["headers"])
     started = time.monotonic()
     job_id = client.submit(demo_job())["job_id"]
-    console.print(f"submitted job [bold]{job_id}[/]: 500 echo, 300 hash, 100 long sleep (EKS workers), "
+    console.print(f"tenant {tenant}: submitted job [bold]{job_id}[/]: 500 echo, 300 hash, 100 long sleep (EKS workers), "
                   "100 that fail once and succeed on retry")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
