@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Iterator
@@ -111,12 +112,7 @@ class JobControl:
             },
             "ConsistentRead": True,
         }
-        while True:
-            response = self._ddb.query(**query)
-            yield from (task_from_item(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        yield from (task_from_item(item) for item in self._query_all(query))
 
     # --- resuming the workflow --------------------------------------------------------------------------
 
@@ -257,12 +253,7 @@ class JobControl:
             },
             "ConsistentRead": True,
         }
-        while True:
-            response = self._ddb.query(**query)
-            yield from (task_from_item(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        yield from (task_from_item(item) for item in self._query_all(query))
 
     # --- windows (max_concurrency) ----------------------------------------------------------------------
 
@@ -292,13 +283,7 @@ class JobControl:
             },
             "ConsistentRead": True,
         }
-        records: list[TaskRecord] = []
-        while True:
-            response = self._ddb.query(**query)
-            records += [task_from_item(item) for item in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return records
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [task_from_item(item) for item in self._query_all(query)]
 
     # --- dead letters -----------------------------------------------------------------------------------
 
@@ -311,12 +296,15 @@ class JobControl:
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": av(f"DEAD#{tenant}")},
         }
-        letters: list[DeadLetter] = []
-        while len(letters) < limit:
+        letters = (dead_letter_from_item(tenant, item) for item in self._query_all(query))
+        return list(itertools.islice(letters, limit))
+
+    def _query_all(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item a query matches, page after page, read lazily."""
+        while True:
             response = self._ddb.query(**query)
-            letters += [dead_letter_from_item(tenant, item) for item in response.get("Items", [])]
+            yield from response.get("Items", [])
             if "LastEvaluatedKey" not in response:
-                break
+                return
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return letters[:limit]
 
