@@ -35,8 +35,10 @@ def main() -> int:
     client = TasklaneClient(endpoints["api_url"], endpoints["tenants"][tenant]["headers"])
     started = time.monotonic()
     job_id = client.submit(demo_job())["job_id"]
-    console.print(f"tenant {tenant}: submitted job [bold]{job_id}[/]: 500 echo, 300 hash, 100 long sleep (EKS workers), "
-                  "100 that fail once and succeed on retry")
+    console.print(
+        f"tenant {tenant}: submitted job [bold]{job_id}[/]: 500 echo, 300 hash, 100 long sleep (EKS workers), "
+        "100 that fail once and succeed on retry"
+    )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task("PENDING", total=TOTAL)

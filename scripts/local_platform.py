@@ -92,6 +92,11 @@ def _start(name: str, command: list[str], env: dict[str, str]) -> int:
     return process.pid
 
 
+# A stopping worker waits for its outstanding long poll (up to 20 s) to hand back what it brings. Killed
+# sooner, the poll still takes messages on the emulator's side, hidden for the queue's visibility timeout.
+WORKER_STOP_GRACE_SECONDS = 30.0
+
+
 def _stop(name: str, grace_seconds: float = 15.0) -> None:
     pid = _recorded(name)
     _pid_file(name).unlink(missing_ok=True)
@@ -179,9 +184,10 @@ def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, Any]:
     orchestration = outputs[f"tasklane-{ENV_NAME}-orchestration"]
     api = outputs[f"tasklane-{ENV_NAME}-api"]
     live = outputs[f"tasklane-{ENV_NAME}-live"]
+    ws_gateway = GATEWAY.replace("http", "ws", 1)
     endpoints = {
         "api_url": f"{GATEWAY}/_aws/execute-api/{api['RestApiId']}/v1/",
-        "ws_url": f"{GATEWAY.replace('http', 'ws', 1)}/_aws/execute-api/{live['WebSocketApiId']}/{live['WebSocketStage']}",
+        "ws_url": f"{ws_gateway}/_aws/execute-api/{live['WebSocketApiId']}/{live['WebSocketStage']}",
         "dashboard_url": dashboard.dashboard_url(),
         "connections_table_name": live["ConnectionsTableName"],
         "aws_endpoint_url": GATEWAY,
@@ -226,7 +232,22 @@ def worker_env(endpoints: dict[str, Any], extra: dict[str, str] | None = None) -
     })
 
 
+def _worker_code_digest() -> str:
+    digest = hashlib.sha256()
+    for package in ("tasklane", "workers"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def ensure_workers(count: int, endpoints: dict[str, Any]) -> list[int]:
+    """Run `count` workers; running ones are replaced (after draining) when their code changed."""
+    code = _worker_code_digest()
+    code_file = LOCAL / "workers.code"
+    if code_file.exists() and code_file.read_text() != code:
+        for running in sorted(PIDS.glob("worker-*.pid")):
+            _stop(running.stem, WORKER_STOP_GRACE_SECONDS)
+    code_file.write_text(code)
     pids = []
     for index in range(count):
         name = f"worker-{index}"
@@ -234,7 +255,7 @@ def ensure_workers(count: int, endpoints: dict[str, Any]) -> list[int]:
         pids.append(pid)
     for extra in sorted(PIDS.glob("worker-*.pid")):
         if int(extra.stem.split("-")[1]) >= count:
-            _stop(extra.stem)
+            _stop(extra.stem, WORKER_STOP_GRACE_SECONDS)
     return pids
 
 
@@ -288,7 +309,7 @@ def down() -> None:
     """Stop every process `up` started, by its recorded id."""
     for pid_file in sorted(PIDS.glob("*.pid")) if PIDS.exists() else []:
         if pid_file.stem != "ministack":
-            _stop(pid_file.stem)
+            _stop(pid_file.stem, WORKER_STOP_GRACE_SECONDS if pid_file.stem.startswith("worker-") else 15.0)
     _stop("ministack")
     DEPLOYED.unlink(missing_ok=True)
     typer.echo("stopped")

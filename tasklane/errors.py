@@ -34,6 +34,10 @@ class TaskFailure(Exception):
     """Raised by task code for an error worth retrying (the default for any exception)."""
 
 
+class TaskTimedOut(TaskFailure):
+    """The attempt ran past the task's timeout_seconds."""
+
+
 class NonRetryableTaskFailure(TaskFailure):
     """Raised by task code when another attempt cannot succeed."""
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from tasklane.backoff import Backoff
+from tasklane.deadline import call_with_timeout
 from tasklane.errors import NonRetryableTaskFailure, RetryTaskAfter
 from tasklane.models import TaskMessage
 from tasklane.registry import TaskContext, TaskRegistry
@@ -66,7 +67,7 @@ def run_attempt(
         return outcome(OutcomeKind.FAILED, error=f"UnknownTaskType: no task type named {message.type!r}")
     ctx = context or TaskContext(job_id=message.job_id, task_id=message.task_id, attempt=attempt)
     try:
-        result = task_type.function(message.payload, ctx)
+        result = call_with_timeout(lambda: task_type.function(message.payload, ctx), message.timeout_seconds)
         _check_storable(result)
     except NonRetryableTaskFailure as exc:
         return outcome(OutcomeKind.FAILED, error=describe(exc))

@@ -15,6 +15,8 @@ from tasklane.ports import JobPage, JobStore, ManifestStore, WorkflowStarter
 from tasklane.registry import TaskRegistry
 
 UPLOAD_EXPIRES_SECONDS = 900
+# A short task must end within the runner function's timeout (120 s), with room for its batch's commit.
+LAMBDA_TASK_MAX_SECONDS = 100
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -52,11 +54,17 @@ def build_spec(
             raise InvalidJob(
                 f"tasks[{index}].type: unknown task type {task.type!r}; known types: {', '.join(registry.names())}"
             )
+        runtime = task.runtime or task_type.default_runtime
+        if runtime is Runtime.LAMBDA and (task.timeout_seconds or 0) > LAMBDA_TASK_MAX_SECONDS:
+            raise InvalidJob(
+                f"tasks[{index}].timeout_seconds: a task on the lambda runtime runs at most "
+                f"{LAMBDA_TASK_MAX_SECONDS} s (the runner's own timeout is 120 s); give longer tasks runtime eks"
+            )
         resolved.append(
             TaskSpec(
                 type=task.type,
                 payload=task.payload,
-                runtime=task.runtime or task_type.default_runtime,
+                runtime=runtime,
                 max_attempts=task.max_attempts or task_type.max_attempts,
                 timeout_seconds=task.timeout_seconds,
             )

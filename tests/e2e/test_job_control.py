@@ -99,3 +99,44 @@ def test_retrying_a_job_without_failures_is_a_conflict(api: TasklaneClient) -> N
     with pytest.raises(ApiError) as raised:
         api.request("POST", f"jobs/{job_id}/retry")
     assert raised.value.status == 409
+
+
+@pytest.mark.parametrize(("tolerated", "status"), [(10.0, "SUCCEEDED"), (5.0, "FAILED")])
+def test_failures_within_the_tolerance_still_succeed(api: TasklaneClient, tolerated: float, status: str) -> None:
+    # Given a job of ten tasks, one of which fails for good
+    tasks = [{"type": "echo"} for _ in range(9)] + [{"type": "fail", "payload": {}, "max_attempts": 1}]
+    job_id = api.submit({"name": "tolerant", "tasks": tasks, "tolerated_failure_percentage": tolerated})["job_id"]
+
+    # Then one failure in ten is within 10 % and beyond 5 %
+    job = api.wait(job_id, timeout=90)
+    assert job["status"] == status
+    assert job["counts"]["failed"] == 1 and job["counts"]["succeeded"] == 9
+
+
+def test_a_long_task_shows_its_progress_while_it_runs(api: TasklaneClient) -> None:
+    # Given a long task on the workers, which reports progress every 5 s
+    job_id = api.submit({"name": "progress", "tasks": [{"type": "sleep", "payload": {"seconds": 12}}]})["job_id"]
+
+    # When it is watched through the API
+    seen: list[tuple[str, float | None]] = []
+    deadline = time.monotonic() + 90
+    while (job := api.job(job_id))["status"] not in ("SUCCEEDED", "FAILED") and time.monotonic() < deadline:
+        for task in api.tasks(job_id):  # none until dispatch wrote it
+            seen.append((task["status"], task["progress"]))
+        time.sleep(0.5)
+
+    # Then it was seen RUNNING with progress between 0 and 1, and it ended SUCCEEDED
+    assert job["status"] == "SUCCEEDED"
+    running = [progress for status, progress in seen if status == "RUNNING" and progress is not None]
+    assert running and all(0 < p < 1 for p in running)
+
+
+def test_a_long_task_past_its_timeout_fails_with_a_timeout(api: TasklaneClient) -> None:
+    task = {"type": "sleep", "payload": {"seconds": 60}, "timeout_seconds": 2, "max_attempts": 1}
+    started = time.monotonic()
+    job_id = api.submit({"name": "task timeout", "tasks": [task]})["job_id"]
+    job = api.wait(job_id, timeout=90)
+    assert job["status"] == "FAILED"
+    assert time.monotonic() - started < 45
+    [failed] = api.tasks(job_id)
+    assert failed["error"].startswith("TaskTimedOut")
