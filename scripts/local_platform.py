@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import typer
 
-from scripts import dashboard
+from scripts import dashboard, live_pump
 from scripts.local_tenants import issue_local_tenants
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,6 +191,7 @@ def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, Any]:
         "ws_url": f"{ws_gateway}/_aws/execute-api/{live['WebSocketApiId']}/{live['WebSocketStage']}",
         "dashboard_url": dashboard.dashboard_url(),
         "connections_table_name": live["ConnectionsTableName"],
+        "live_publisher_function": live["PublisherFunctionName"],
         "aws_endpoint_url": GATEWAY,
         "table_name": data["TableName"],
         "manifest_bucket": data["ManifestBucket"],
@@ -276,6 +278,21 @@ def ensure_dashboard(endpoints: dict[str, Any]) -> int | None:
     return pid
 
 
+def ensure_live_pump(endpoints: dict[str, Any]) -> int:
+    """The live publisher's stream mapping, played off the emulator's polling loop (see scripts/live_pump.py)."""
+    function = str(endpoints["live_publisher_function"])
+    played = PIDS / "live-pump.function"
+    pid = _recorded("live-pump")
+    if pid is not None and played.exists() and played.read_text() == function:
+        # A redeploy may have enabled the emulator's own mapping again.
+        live_pump.disable_mapping(boto3.client("lambda"), function)
+        return pid
+    _stop("live-pump")
+    pid = _start("live-pump", [sys.executable, "-m", "scripts.live_pump", "--function", function], _env())
+    played.write_text(function)
+    return pid
+
+
 def _serving(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
@@ -295,6 +312,7 @@ def up(workers: int = typer.Option(2, envvar="WORKERS", min=0, help="long-task w
     pid = ensure_embedded_aws()
     endpoints = write_endpoints(deploy(pid))
     ensure_workers(workers, endpoints)
+    ensure_live_pump(endpoints)
     served = ensure_dashboard(endpoints)
     typer.echo(f"embedded AWS: {GATEWAY} (pid {pid})")
     typer.echo(f"API: {endpoints['api_url']}")

@@ -3,10 +3,10 @@
 A client of the WebSocket API subscribes to one job, or to all of its tenant's jobs ("*"). Every write of a
 job item reaches `Publisher.publish` through the table's stream, in batches: it keeps the newest image of
 each job in the batch (coalescing), numbers each push with the job's next sequence, and posts it only to
-connections of the job's own tenant. How often a busy job is pushed is thus how often batches come: the
-event source mapping waits up to its batching window (1 s) to fill one, so a job of 100,000 tasks, however
-many counter updates it makes, leaves as about one push per second. Nothing is ever dropped on a timer: the
-newest image of every batch goes out, so the last state of a burst is never held back.
+connections of the job's own tenant. How often a busy job is pushed is thus how often batches come: Lambda
+polls a stream shard 4 times a second, so a job of 100,000 tasks, however many counter updates it makes,
+leaves as at most ~4 pushes a second. Nothing is ever dropped on a timer: the newest image of every batch
+goes out, so the last state of a burst is never held back.
 
 Resuming: a client that (re)subscribes to a job with the last sequence it saw gets nothing when that is still
 the job's sequence and the job is unchanged since (the stored digest of the last pushed view still matches),

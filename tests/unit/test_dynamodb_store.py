@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from fakes import Spy
 
 from tasklane.aws.dynamodb_store import DynamoJobStore, job_key
@@ -178,6 +179,32 @@ def test_record_outcomes_moves_counters_exactly(store: DynamoJobStore) -> None:
     assert (done.status, done.attempts, done.result) == (TaskStatus.SUCCEEDED, 1, {"i": 0})
     assert (failed.status, failed.error) == (TaskStatus.FAILED, "TaskFailure: boom")
     assert [(h.attempt, h.status) for h in failed.history] == [(1, TaskStatus.FAILED)]
+
+
+def test_a_commit_that_conflicts_with_another_transaction_on_the_job_item_is_retried(store: DynamoJobStore) -> None:
+    # Given a commit that DynamoDB first cancels for a conflict with a concurrent transaction on the job item
+    # (as AWS does on a hot job item; the embedded AWS never does)
+    new_job(store, tasks=3)
+    real_transact = store._ddb.transact_write_items
+    calls: list[int] = []
+
+    def conflicting_once(**request: Any) -> Any:
+        calls.append(len(request["TransactItems"]))
+        if len(calls) == 1:
+            reasons = [{"Code": "None"}] * (len(request["TransactItems"]) - 1) + [{"Code": "TransactionConflict"}]
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                               "CancellationReasons": reasons}, "TransactWriteItems")
+        return real_transact(**request)
+
+    store._ddb.transact_write_items = conflicting_once
+    try:
+        # When it runs, Then it backs off and commits the same outcomes again, exactly once
+        result = store.record_outcomes("job1", [outcome(0), outcome(1)])
+    finally:
+        store._ddb.transact_write_items = real_transact
+    assert calls == [3, 3]
+    assert len(result.applied) == 2 and result.stale == [] and result.finished_job is False
+    assert counters(store) == {"remaining": 1, "running": 0, "succeeded": 2, "failed": 0}
 
 
 @pytest.mark.parametrize("attempt", [1, 0])
