@@ -8,6 +8,7 @@ from aws_cdk import App, Environment, Tags
 
 from stacks.api_stack import ApiStack
 from stacks.config import PROJECT, EnvironmentConfig, load_config
+from stacks.dashboard_stack import DashboardStack
 from stacks.data_stack import DataStack
 from stacks.live_stack import LiveStack
 from stacks.nag import enable_nag
@@ -28,6 +29,10 @@ def build_app(app: App) -> dict[str, object]:
         state_machine=orchestration.workflow.state_machine, env=env,
     )
     live = LiveStack(app, f"{prefix}-live", config=config, store=data.store, identity=data.identity, env=env)
+    # Deployed to AWS only: the local platform serves web/dist itself (the embedded AWS has no CloudFront edge).
+    dashboard = DashboardStack(
+        app, f"{prefix}-dashboard", config=config, api=api.api, live=live.live, identity=data.identity, env=env
+    )
     # Synthesized and tested everywhere; deployed only to AWS (the local platform runs workers as processes).
     workers = WorkersStack(
         app, f"{prefix}-workers", config=config, long_queue=orchestration.queues.long,
@@ -35,7 +40,8 @@ def build_app(app: App) -> dict[str, object]:
         manifest_bucket=data.store.manifests, workflow=orchestration.workflow, env=env,
     )
     stacks: dict[str, object] = {
-        "data": data, "orchestration": orchestration, "api": api, "live": live, "workers": workers,
+        "data": data, "orchestration": orchestration, "api": api, "live": live, "dashboard": dashboard,
+        "workers": workers,
     }
     Tags.of(app).add("project", PROJECT)
     Tags.of(app).add("environment", config.name)

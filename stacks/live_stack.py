@@ -36,4 +36,5 @@ class LiveStack(Stack):
         CfnOutput(self, "WebSocketStage", value=self.live.stage.stage_name)
         CfnOutput(self, "WebSocketUrl", value=self.live.url)
         CfnOutput(self, "ConnectionsTableName", value=self.live.connections.table_name)
+        CfnOutput(self, "PublisherFunctionName", value=self.live.publisher_function.function_name)
         apply_nag(self, "live")

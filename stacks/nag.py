@@ -90,11 +90,6 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
     ],
     "dashboard": [
         NagPackSuppression(
-            id="AwsSolutions-S1",
-            reason="Only the log bucket itself has no access log (it would log into itself); the site bucket logs "
-            "into it, and CloudFront's standard logs go there too (tests/infra asserts both).",
-        ),
-        NagPackSuppression(
             id="AwsSolutions-CFR1",
             reason="The dashboard is a static page for each tenant's people wherever they are; what it shows is "
             "behind sign-in, so there is no country to exclude.",

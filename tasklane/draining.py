@@ -7,6 +7,7 @@ with the job's counters, so the job can finish; its body is kept when it could n
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -60,14 +61,20 @@ def _unreadable(message: DeadMessage, exc: ValidationError) -> DeadLetter:
         tenant=message.attributes.get("tenant") or UNROUTED_TENANT,
         fingerprint=fingerprint("unknown", error),
         job_id=message.attributes.get("job_id", "unknown"),
-        # Unreadable messages of one task are all kept: each under its own message id.
-        task_id=f"{message.attributes.get('task_id', 'unknown')}@{message.message_id}",
+        # Different unreadable messages of one task are all kept, each under a digest of its content, so a
+        # message the queue dead-letters twice (an at-least-once move) is still one dead letter.
+        task_id=f"{message.attributes.get('task_id', 'unknown')}@{_content_digest(message)}",
         task_type="unknown",
         error=error,
         source="queue",
         dead_at=now_iso(),
         body=message.body,
     )
+
+
+def _content_digest(message: DeadMessage) -> str:
+    routing = json.dumps(message.attributes, sort_keys=True)
+    return hashlib.sha256(f"{routing}\n{message.body}".encode()).hexdigest()[:16]
 
 
 def _not_json(body: str) -> bool:

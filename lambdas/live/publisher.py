@@ -1,7 +1,7 @@
 """The job table's stream consumer: pushes each changed job to the connections subscribed to it.
 
-The event source mapping only delivers job items (filter on sk = "JOB") and waits up to its batching
-window (1 s) to fill a batch, so a busy job's many counter updates arrive together and leave as one push.
+The event source mapping only delivers job items (filter on sk = "JOB"); Lambda polls the stream 4 times a
+second, so a busy job's many counter updates arrive together in a batch and leave as one push.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from scripts.local_tenants import id_token
 
 pytestmark = pytest.mark.e2e
 
-# The bound is one second from the write; the embedded AWS on a busy 2-core machine gets some slack.
-PUSH_LATENCY_SECONDS = 2.0
+# Within a second of the write, typically; the slowest push on a busy 2-core machine gets some slack.
+PUSH_LATENCY_SECONDS = 2.5
 
 
 def ws_url(endpoints: dict[str, Any], authorization: str) -> str:
@@ -67,7 +67,10 @@ def headers_of(endpoints: dict[str, Any], tenant: str) -> str:
 def test_a_tenant_sees_its_job_run_to_succeeded_and_another_tenant_sees_nothing_of_it(
     endpoints: dict[str, Any], api: TasklaneClient
 ) -> None:
-    with socket(endpoints, headers_of(endpoints, "acme")) as mine, socket(endpoints, headers_of(endpoints, "globex")) as theirs:
+    with (
+        socket(endpoints, headers_of(endpoints, "acme")) as mine,
+        socket(endpoints, headers_of(endpoints, "globex")) as theirs,
+    ):
         assert request(mine, {"action": "subscribe"}, "subscribed")["scope"] == "tenant"
         request(theirs, {"action": "subscribe"}, "subscribed")
         job_id = api.submit({"name": "live-e2e", "tasks": [{"type": "hash", "payload": {"data": str(i), "rounds": 50}}
@@ -86,11 +89,15 @@ def test_a_tenant_sees_its_job_run_to_succeeded_and_another_tenant_sees_nothing_
         seqs = [m["seq"] for _, m in seen]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
         final = seen[-1][1]["job"]
-        assert final["counts"] == {"total": 30, "pending": 0, "running": 0, "succeeded": 30, "failed": 0, "cancelled": 0}
+        assert final["counts"] == {
+            "total": 30, "pending": 0, "running": 0, "succeeded": 30, "failed": 0, "cancelled": 0,
+        }
         # The pushed job is the REST API's job, and it arrived soon after its write.
         assert final == api.job(job_id)
-        latency = seen[-1][0] - epoch(final["updated_at"])
-        assert latency < PUSH_LATENCY_SECONDS, f"SUCCEEDED pushed {latency:.2f} s after its write"
+        # Each push arrives soon after the write it shows (same clock: the emulator runs on this machine).
+        latencies = sorted(received - epoch(m["job"]["updated_at"]) for received, m in seen)
+        assert latencies[len(latencies) // 2] < 1.0, f"push latencies (s): {latencies}"
+        assert latencies[-1] < PUSH_LATENCY_SECONDS, f"push latencies (s): {latencies}"
 
         leaked = [m for m in drain(theirs, 2.0) if job_id in json.dumps(m)]
         assert leaked == []

@@ -105,21 +105,24 @@ def test_an_unreadable_message_is_kept_with_its_body_under_its_tenant(body: str,
 
     assert letter is not None
     assert letter.error.startswith(f"UnreadableMessage: {problem}")
-    assert (letter.tenant, letter.job_id, letter.task_id, letter.task_type) == (
-        "globex", "job7", "t00000003@m-9", "unknown"
-    )
+    assert (letter.tenant, letter.job_id, letter.task_type) == ("globex", "job7", "unknown")
+    assert letter.task_id.startswith("t00000003@")
     assert letter.body == body
     assert store.dead_letters("globex", limit=10) == [letter]
 
 
-def test_each_unreadable_message_of_one_task_is_kept() -> None:
+def test_each_different_unreadable_message_is_kept_and_a_double_move_is_one() -> None:
+    # Given two different unreadable bodies, the first dead-lettered twice by an at-least-once move
     store = InMemoryJobStore()
-    for message_id in ("a", "b"):
-        drain(DeadMessage(message_id=message_id, body="garbage", receive_count=5, attributes={"tenant": "acme"}),
+    for message_id, body in (("a", "garbage"), ("a-again", "garbage"), ("b", "other garbage")):
+        drain(DeadMessage(message_id=message_id, body=body, receive_count=5, attributes={"tenant": "acme"}),
               store, RecordingWorkflow())
+
+    # Then there is one dead letter per distinct message
     letters = store.dead_letters("acme", limit=10)
-    assert sorted(d.task_id for d in letters) == ["unknown@a", "unknown@b"]
+    assert sorted(d.body or "" for d in letters) == ["garbage", "other garbage"]
     assert {d.job_id for d in letters} == {"unknown"}
+    assert all(d.task_id.startswith("unknown@") for d in letters)
 
 
 def test_an_unreadable_message_without_attributes_is_unrouted() -> None:
@@ -155,7 +158,7 @@ def test_the_lambda_drains_a_batch_reading_tenants_from_message_attributes(
     (task_letter,) = store.dead_letters("acme", limit=10)
     assert (task_letter.task_id, task_letter.source) == (task_id_for(0), "queue")
     (junk,) = store.dead_letters("globex", limit=10)
-    assert (junk.task_id, junk.body) == ("t00000009@m-junk", "{garbage")
+    assert junk.task_id.startswith("t00000009@") and junk.body == "{garbage"
 
 
 def test_the_settings_name_the_table(monkeypatch: pytest.MonkeyPatch, table: str) -> None:

@@ -45,7 +45,7 @@ const local = endpoints();
 const stamp = Date.now().toString(36);
 
 async function shot(name: string) {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true, animations: "disabled" });
 }
 
 /** Waits until the page's (first) status badge starts with `status`: "RUNNING · cancelled…" is not CANCELLED. */
@@ -156,7 +156,11 @@ describe("the dashboard on the local platform", () => {
     expect(await page.evaluate(() => (window as unknown as { __samePage?: string }).__samePage)).toBe("yes");
     // one GET of the job when its page opened; every later state was pushed
     expect(jobRequests.filter((url) => url.includes(jobId))).toHaveLength(1);
-    await page.getByRole("cell", { name: /t0000000/ }).first().waitFor().catch(() => undefined);
+    // the task table catches up with the job (it is fetched again, at most every 1.5 s, while the job moves)
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("table[aria-label=Tasks] tr[data-task-id]")];
+      return rows.length === 13 && rows.every((row) => /SUCCEEDED|FAILED/.test(row.textContent ?? ""));
+    });
     await shot("job-detail");
     if (process.env.UPDATE_DOCS_SCREENSHOTS) {
       mkdirSync(join(ROOT, "docs", "images"), { recursive: true });
