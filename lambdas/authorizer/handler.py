@@ -6,7 +6,6 @@ across every route (authorizerResultTtlInSeconds); the tenant travels to the API
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -17,27 +16,16 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.authorizer.credentials import verifiers
 from tasklane.auth import Unauthorized, authenticate
-from tasklane.aws.api_keys import DynamoApiKeyStore
-from tasklane.aws.cognito_tokens import CognitoTokenVerifier
-from tasklane.settings import AuthorizerSettings
 
 logger = Logger(service="tasklane-authorizer")
-
-
-@cache
-def dependencies() -> tuple[DynamoApiKeyStore, CognitoTokenVerifier]:
-    settings = AuthorizerSettings()
-    return (
-        DynamoApiKeyStore(settings.table_name),
-        CognitoTokenVerifier(settings.issuer, settings.client_ids, settings.jwks_url),
-    )
 
 
 @logger.inject_lambda_context
 @event_source(data_class=APIGatewayAuthorizerTokenEvent)
 def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:
-    keys, tokens = dependencies()
+    keys, tokens = verifiers()
     try:
         principal = authenticate(event.authorization_token, keys, tokens)
     except Unauthorized as refused:

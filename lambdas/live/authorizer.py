@@ -6,32 +6,20 @@ Authorization header (`ApiKey <key>` or `Bearer <Cognito ID token>`) comes URL-e
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.authorizer.credentials import verifiers
 from tasklane.auth import Unauthorized, authenticate
-from tasklane.aws.api_keys import DynamoApiKeyStore
-from tasklane.aws.cognito_tokens import CognitoTokenVerifier
-from tasklane.settings import AuthorizerSettings
 
 logger = Logger(service="tasklane-live-authorizer")
 
 
-@cache
-def dependencies() -> tuple[DynamoApiKeyStore, CognitoTokenVerifier]:
-    settings = AuthorizerSettings()
-    return (
-        DynamoApiKeyStore(settings.table_name),
-        CognitoTokenVerifier(settings.issuer, settings.client_ids, settings.jwks_url),
-    )
-
-
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    keys, tokens = dependencies()
+    keys, tokens = verifiers()
     token = (event.get("queryStringParameters") or {}).get("token")
     try:
         principal = authenticate(token, keys, tokens)

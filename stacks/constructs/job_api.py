@@ -65,18 +65,14 @@ class JobApi(Construct):
         # Cancelling a job interrupts its waiting execution (SendTaskFailure).
         state_machine.grant_task_response(self.function)
 
-        self.authorizer_function = functions.function(
+        self.authorizer_function = functions.tenant_authorizer(
             "Authorizer",
             handler="lambdas.authorizer.handler.lambda_handler",
             description="Finds the caller's tenant from an API key or a Cognito ID token",
-            environment={
-                "TABLE_NAME": table.table_name,
-                "USER_POOL_ID": user_pool.user_pool_id,
-                "USER_POOL_CLIENT_IDS": ",".join(c.user_pool_client_id for c in user_pool_clients),
-            },
-            timeout=Duration.seconds(10),
+            table=table,
+            user_pool=user_pool,
+            user_pool_clients=user_pool_clients,
         )
-        table.grant_read_data(self.authorizer_function)
         authorizer = apigw.TokenAuthorizer(
             self,
             "TenantAuthorizer",

@@ -73,18 +73,14 @@ class LiveUpdates(Construct):
             removal_policy=config.removal_policy,
         )
 
-        self.authorizer_function = functions.function(
+        self.authorizer_function = functions.tenant_authorizer(
             "LiveAuthorizer",
             handler="lambdas.live.authorizer.lambda_handler",
             description="Finds a WebSocket caller's tenant from the token query parameter",
-            environment={
-                "TABLE_NAME": table.table_name,
-                "USER_POOL_ID": user_pool.user_pool_id,
-                "USER_POOL_CLIENT_IDS": ",".join(c.user_pool_client_id for c in user_pool_clients),
-            },
-            timeout=Duration.seconds(10),
+            table=table,
+            user_pool=user_pool,
+            user_pool_clients=user_pool_clients,
         )
-        table.grant_read_data(self.authorizer_function)
 
         self.api = apigwv2.WebSocketApi(
             self,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -61,6 +63,32 @@ class PythonFunctions(Construct):
                 **environment,
             },
         )
+
+
+    def tenant_authorizer(
+        self,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        table: dynamodb.ITable,
+        user_pool: cognito.IUserPool,
+        user_pool_clients: list[cognito.IUserPoolClient],
+    ) -> lambda_.Function:
+        """A function that finds a caller's tenant from an API key (in `table`) or a Cognito ID token."""
+        function = self.function(
+            construct_id,
+            handler=handler,
+            description=description,
+            environment={
+                "TABLE_NAME": table.table_name,
+                "USER_POOL_ID": user_pool.user_pool_id,
+                "USER_POOL_CLIENT_IDS": ",".join(c.user_pool_client_id for c in user_pool_clients),
+            },
+            timeout=Duration.seconds(10),
+        )
+        table.grant_read_data(function)
+        return function
 
 
 RETENTIONS = {

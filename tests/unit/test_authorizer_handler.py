@@ -14,7 +14,7 @@ from tasklane.aws.api_keys import DynamoApiKeyStore
 from tasklane.aws.cognito_tokens import CognitoTokenVerifier
 from tasklane.settings import AuthorizerSettings
 
-REAL_DEPENDENCIES = authorizer.dependencies
+REAL_VERIFIERS = authorizer.verifiers
 STAGE_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/*"
 
 
@@ -30,7 +30,7 @@ def tokens() -> FakeVerifier:
 
 @pytest.fixture(autouse=True)
 def wired(monkeypatch: pytest.MonkeyPatch, keys: DynamoApiKeyStore, tokens: FakeVerifier) -> None:
-    monkeypatch.setattr(authorizer, "dependencies", lambda: (keys, tokens))
+    monkeypatch.setattr(authorizer, "verifiers", lambda: (keys, tokens))
 
 
 def authorize(token: str | None) -> dict[str, Any]:
@@ -79,16 +79,16 @@ def test_a_revoked_key_is_unauthorized(keys: DynamoApiKeyStore, ddb: Any, table:
         authorize(f"ApiKey {secret}")
 
 
-def test_dependencies_come_from_the_authorizers_settings(monkeypatch: pytest.MonkeyPatch, table: str) -> None:
-    monkeypatch.setattr(authorizer, "dependencies", REAL_DEPENDENCIES)  # built from the environment
+def test_verifiers_come_from_the_authorizers_settings(monkeypatch: pytest.MonkeyPatch, table: str) -> None:
+    monkeypatch.setattr(authorizer, "verifiers", REAL_VERIFIERS)  # built from the environment
     monkeypatch.setenv("TABLE_NAME", table)
     monkeypatch.setenv("USER_POOL_ID", "us-east-1_Pool")
     monkeypatch.setenv("USER_POOL_CLIENT_IDS", " web , cli ,")
-    REAL_DEPENDENCIES.cache_clear()
+    REAL_VERIFIERS.cache_clear()
     try:
-        keys, tokens = authorizer.dependencies()
+        keys, tokens = authorizer.verifiers()
     finally:
-        REAL_DEPENDENCIES.cache_clear()
+        REAL_VERIFIERS.cache_clear()
     assert isinstance(keys, DynamoApiKeyStore) and keys.table == table
     assert isinstance(tokens, CognitoTokenVerifier)
     assert tokens.issuer == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool"

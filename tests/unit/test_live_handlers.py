@@ -27,7 +27,7 @@ class NoTokens:
 
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(authorizer, "dependencies", lambda: (Keys(), NoTokens()))
+    monkeypatch.setattr(authorizer, "verifiers", lambda: (Keys(), NoTokens()))
 
 
 def connect_event(token: str | None) -> dict[str, Any]:

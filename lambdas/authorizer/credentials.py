@@ -1,0 +1,18 @@
+"""The verifiers of tenant credentials, built once per process; shared by the REST and WebSocket authorizers."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from tasklane.aws.api_keys import DynamoApiKeyStore
+from tasklane.aws.cognito_tokens import CognitoTokenVerifier
+from tasklane.settings import AuthorizerSettings
+
+
+@cache
+def verifiers() -> tuple[DynamoApiKeyStore, CognitoTokenVerifier]:
+    settings = AuthorizerSettings()
+    return (
+        DynamoApiKeyStore(settings.table_name),
+        CognitoTokenVerifier(settings.issuer, settings.client_ids, settings.jwks_url),
+    )
