@@ -60,7 +60,7 @@ def gateway(endpoints: dict[str, Any]) -> str:
 def aws_client(service: str, endpoint_url: str, counter: RequestCounter | None = None) -> Any:
     config = Config(user_agent_extra=BENCH_AGENT, retries={"mode": "standard", "max_attempts": 8},
                     max_pool_connections=32)
-    made = boto3.session.Session().client(  # type: ignore[call-overload]
+    made = boto3.session.Session().client(
         service, endpoint_url=endpoint_url, region_name="us-east-1", aws_access_key_id="test",
         aws_secret_access_key="test", config=config,
     )

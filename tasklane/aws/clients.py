@@ -28,4 +28,4 @@ def parallel() -> ThreadPoolExecutor:
 @cache
 def client(service: str) -> Any:
     # count_requests is a no-op unless TASKLANE_REQUEST_COUNTS_DIR is set (the benchmarks set it).
-    return count_requests(boto3.session.Session().client(service, config=RETRY_CONFIG))  # type: ignore[call-overload]
+    return count_requests(boto3.session.Session().client(service, config=RETRY_CONFIG))
