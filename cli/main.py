@@ -16,6 +16,7 @@ from cli.client import ApiError, TasklaneClient
 from cli.specs import INLINE_LIMIT_BYTES, encode_spec, load_spec
 from cli.targets import CliError, TargetOptions, resolve_target
 from cli.watch import EXIT_ERROR, exit_code_for, poll_job, watch_live
+from tasklane.models import JobStatus, TaskStatus
 
 EXIT_CODES_HELP = (
     "Exit codes:\n\n"
@@ -60,23 +61,6 @@ def fail(message: str) -> NoReturn:
 class Output(StrEnum):
     table = "table"
     json = "json"
-
-
-class JobStatus(StrEnum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    TIMED_OUT = "TIMED_OUT"
-
-
-class TaskStatus(StrEnum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
 
 
 @dataclass

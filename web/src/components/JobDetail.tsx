@@ -8,6 +8,7 @@ import { hrefOf } from "../router";
 import { ProgressBar } from "./ProgressBar";
 import { StatusBadge } from "./StatusBadge";
 import { TaskPanel } from "./TaskPanel";
+import { StatusFilter } from "./StatusFilter";
 
 export const TASK_PAGE_SIZE = 25;
 /** While a job moves, its task table is fetched again at most this often. */
@@ -179,19 +180,7 @@ function TaskTable({ jobId, version }: { jobId: string; version: string }) {
   return (
     <div className="tasks">
       <h2>Tasks</h2>
-      <div className="filters" role="group" aria-label="Filter tasks by status">
-        {[null, ...TASK_STATUSES].map((s) => (
-          <button
-            key={s ?? "all"}
-            type="button"
-            className={s === status ? "chip active" : "chip"}
-            aria-pressed={s === status}
-            onClick={() => filter(s)}
-          >
-            {s ?? "All"}
-          </button>
-        ))}
-      </div>
+      <StatusFilter statuses={TASK_STATUSES} value={status} onChange={filter} label="Filter tasks by status" />
       {error ? <p role="alert" className="error">{error}</p> : null}
       <div className="task-layout">
         <table className="table" aria-label="Tasks">

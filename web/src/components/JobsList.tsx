@@ -6,6 +6,7 @@ import { formatTime } from "../progress";
 import { hrefOf } from "../router";
 import { ProgressBar } from "./ProgressBar";
 import { StatusBadge } from "./StatusBadge";
+import { StatusFilter } from "./StatusFilter";
 
 export const PAGE_SIZE = 20;
 
@@ -75,19 +76,7 @@ export function JobsList() {
           Submit a job
         </a>
       </header>
-      <div className="filters" role="group" aria-label="Filter by status">
-        {[null, ...JOB_STATUSES].map((s) => (
-          <button
-            key={s ?? "all"}
-            type="button"
-            className={s === status ? "chip active" : "chip"}
-            aria-pressed={s === status}
-            onClick={() => filter(s)}
-          >
-            {s ?? "All"}
-          </button>
-        ))}
-      </div>
+      <StatusFilter statuses={JOB_STATUSES} value={status} onChange={filter} label="Filter by status" />
       {error ? <p role="alert" className="error">{error}</p> : null}
       <table className="table" aria-label="Jobs" aria-busy={loading}>
         <thead>
