@@ -64,7 +64,7 @@ lint: install ## ruff and mypy
 test-unit: install
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
 
-test-infra: layer
+test-infra: layer web
 	$(PY) -m pytest tests/infra -q -p no:cacheprovider
 
 test-e2e: up

@@ -70,9 +70,18 @@ def test_the_stacks_have_exactly_the_expected_functions(cdk_app: CdkApp) -> None
 
 
 def _settings_class(handler: str) -> type[BaseSettings]:
-    """The one pydantic-settings class the handler's module reads its configuration with."""
+    """The one pydantic-settings class the handler reads its configuration with, in its module or in a module
+    of lambdas/ it builds its dependencies with (the authorizers share lambdas/authorizer/credentials.py)."""
     module = importlib.import_module(handler.rpartition(".")[0])
-    (found,) = {v for v in vars(module).values() if isinstance(v, type) and issubclass(v, BaseSettings)}
+    namespaces = [vars(module)] + [
+        vars(importlib.import_module(value.__module__))
+        for value in vars(module).values()
+        if callable(value) and getattr(value, "__module__", "").startswith("lambdas.")
+        and value.__module__ != module.__name__
+    ]
+    (found,) = {
+        v for namespace in namespaces for v in namespace.values() if isinstance(v, type) and issubclass(v, BaseSettings)
+    }
     return found
 
 
