@@ -23,7 +23,7 @@ HANDLERS = (
     ("lambdas.runner.handler", "m.runner()"),
     ("lambdas.orchestrator.handlers",
      "(m.store(), m.S3ManifestStore(m.settings().manifest_bucket), m.task_queues(m.settings()))"),
-    ("lambdas.authorizer.handler", "m.dependencies()"),
+    ("lambdas.authorizer.handler", "m.verifiers()"),
 )
 PROBE = """
 import importlib, json, sys, time

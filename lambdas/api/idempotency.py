@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
+from tasklane.aws.clients import session
 from tasklane.errors import DomainError, InvalidRequest
 
 KEY_HOURS = 25  # at least the 24 hours clients are promised
@@ -51,7 +52,7 @@ config = IdempotencyConfig(
 
 @cache
 def _guarded(table_name: str) -> Callable[..., dict[str, Any]]:
-    persistence = DynamoDBPersistenceLayer(table_name=table_name)
+    persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_session=session())
 
     @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)
     def run(request: dict[str, Any], action: Action) -> dict[str, Any]:

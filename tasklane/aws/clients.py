@@ -26,6 +26,12 @@ def parallel() -> ThreadPoolExecutor:
 
 
 @cache
+def session() -> boto3.session.Session:
+    """One session per process: its loader caches the service models every client needs."""
+    return boto3.session.Session()
+
+
+@cache
 def client(service: str) -> Any:
     # count_requests is a no-op unless TASKLANE_REQUEST_COUNTS_DIR is set (the benchmarks set it).
-    return count_requests(boto3.session.Session().client(service, config=RETRY_CONFIG))
+    return count_requests(session().client(service, config=RETRY_CONFIG))
