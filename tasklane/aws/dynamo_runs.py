@@ -101,18 +101,7 @@ class JobControl:
         return total - written
 
     def live_tasks(self, job_id: str) -> Iterator[TaskRecord]:
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "FilterExpression": "#status IN (:pending, :running)",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":pk": av(f"JOB#{job_id}"), ":prefix": av(TASK_PREFIX),
-                ":pending": av(TaskStatus.PENDING.value), ":running": av(TaskStatus.RUNNING.value),
-            },
-            "ConsistentRead": True,
-        }
-        yield from (task_from_item(item) for item in self._query_all(query))
+        return self._tasks_with_status(job_id, TaskStatus.PENDING, TaskStatus.RUNNING)
 
     # --- resuming the workflow --------------------------------------------------------------------------
 
@@ -242,15 +231,15 @@ class JobControl:
                 live = [t for t in live if t.task_id not in refused]
         return []
 
-    def _tasks_with_status(self, job_id: str, status: TaskStatus) -> Iterator[TaskRecord]:
+    def _tasks_with_status(self, job_id: str, *statuses: TaskStatus) -> Iterator[TaskRecord]:
+        """The job's tasks in any of `statuses`, read consistently, page after page."""
+        wanted = {f":status{i}": av(status.value) for i, status in enumerate(statuses)}
         query: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "FilterExpression": "#status = :status",
+            "FilterExpression": f"#status IN ({', '.join(wanted)})",
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":pk": av(f"JOB#{job_id}"), ":prefix": av(TASK_PREFIX), ":status": av(status.value),
-            },
+            "ExpressionAttributeValues": {":pk": av(f"JOB#{job_id}"), ":prefix": av(TASK_PREFIX), **wanted},
             "ConsistentRead": True,
         }
         yield from (task_from_item(item) for item in self._query_all(query))

@@ -75,10 +75,7 @@ class DynamoJobStore(OutcomeCommits, JobControl):
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        if status is not None:
-            query["FilterExpression"] = "#status = :status"
-            query["ExpressionAttributeNames"] = {"#status": "status"}
-            query["ExpressionAttributeValues"][":status"] = av(status.value)
+        _only_status(query, status)
         if next_token:
             start = decode_token(next_token, {"pk", "sk", "gsi1pk", "gsi1sk"})
             if start["gsi1pk"]["S"] != f"TENANT#{tenant}":
@@ -133,10 +130,7 @@ class DynamoJobStore(OutcomeCommits, JobControl):
             "ExpressionAttributeValues": {":pk": av(f"JOB#{job_id}"), ":prefix": av(TASK_PREFIX)},
             "Limit": limit,
         }
-        if status is not None:
-            query["FilterExpression"] = "#status = :status"
-            query["ExpressionAttributeNames"] = {"#status": "status"}
-            query["ExpressionAttributeValues"][":status"] = av(status.value)
+        _only_status(query, status)
         if next_token:
             start = decode_token(next_token, {"pk", "sk"})
             if start["pk"]["S"] != f"JOB#{job_id}" or not start["sk"]["S"].startswith(TASK_PREFIX):
@@ -160,6 +154,14 @@ class DynamoJobStore(OutcomeCommits, JobControl):
                 return items[:limit], last
             query["ExclusiveStartKey"] = last
             query["Limit"] = limit - len(items)
+
+
+def _only_status(query: dict[str, Any], status: JobStatus | TaskStatus | None) -> None:
+    """Filter a listing to one status (after the key condition: a page may come back short)."""
+    if status is not None:
+        query["FilterExpression"] = "#status = :status"
+        query["ExpressionAttributeNames"] = {"#status": "status"}
+        query["ExpressionAttributeValues"][":status"] = av(status.value)
 
 
 def raise_invalid_token() -> None:
