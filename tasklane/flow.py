@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tasklane.models import Runtime, TaskMessage, TaskRecord, TaskStatus
+from tasklane.models import Job, Runtime, TaskMessage, TaskRecord, TaskStatus
 from tasklane.ports import JobStore, TaskQueue
 
 
@@ -42,9 +42,10 @@ def release(job_id: str, tenant: str, finished: int, store: JobStore, queues: di
     return send_records(records, tenant, True, queues)
 
 
-def resend_unattempted(job_id: str, tenant: str, store: JobStore, queues: dict[Runtime, TaskQueue]) -> int:
+def resend_unattempted(job: Job, store: JobStore, queues: dict[Runtime, TaskQueue]) -> int:
     """Heal a stalled windowed job: resend claimed tasks never attempted (duplicates are refused on commit)."""
-    records = [r for r in store.live_tasks(job_id) if r.status is TaskStatus.PENDING and r.attempts == 0]
-    job = store.get_job(job_id)
-    sent = job.sent if job else 0
-    return send_records([r for r in records if r.index < sent], tenant, True, queues)
+    records = [
+        r for r in store.live_tasks(job.job_id)
+        if r.status is TaskStatus.PENDING and r.attempts == 0 and r.index < job.sent
+    ]
+    return send_records(records, job.tenant, True, queues)

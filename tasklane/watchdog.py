@@ -58,7 +58,7 @@ def watch(
             stop_job(job, StopReason.TIMED_OUT, store, workflow)
         return None
     if job.max_concurrency and _stalled(job, now):
-        resend_unattempted(job.job_id, job.tenant, store, queues)
+        resend_unattempted(job, store, queues)
     return _delay(job, request.deadline, now)
 
 

@@ -75,7 +75,9 @@ def test_resend_unattempted_heals_a_claim_whose_send_was_lost() -> None:
     store.record_outcomes("job1", [TaskOutcome("job1", task_id_for(1), 1, OutcomeKind.RETRY, error="E")])
     fresh = {Runtime.LAMBDA: RecordingQueue(), Runtime.EKS: RecordingQueue()}
 
-    assert resend_unattempted("job1", "acme", store, fresh) == 1
+    job = store.get_job("job1")
+    assert job is not None and job.tenant == "acme"
+    assert resend_unattempted(job, store, fresh) == 1
 
     # only the claimed, never-attempted task: not the retried one, not the unclaimed ones
     assert sent_ids(fresh) == [task_id_for(2)]
