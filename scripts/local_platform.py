@@ -23,6 +23,7 @@ import typer
 
 from scripts import dashboard, live_pump
 from scripts.local_tenants import issue_local_tenants
+from stacks.assets import source_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
@@ -234,17 +235,9 @@ def worker_env(endpoints: dict[str, Any], extra: dict[str, str] | None = None) -
     })
 
 
-def _worker_code_digest() -> str:
-    digest = hashlib.sha256()
-    for package in ("tasklane", "workers"):
-        for path in sorted((ROOT / package).rglob("*.py")):
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def ensure_workers(count: int, endpoints: dict[str, Any]) -> list[int]:
     """Run `count` workers; running ones are replaced (after draining) when their code changed."""
-    code = _worker_code_digest()
+    code = source_digest(("tasklane", "workers"))
     code_file = LOCAL / "workers.code"
     if code_file.exists() and code_file.read_text() != code:
         for running in sorted(PIDS.glob("worker-*.pid")):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,18 +23,28 @@ LAYER_DIR = BUILD / "layer"
 CODE_PACKAGES = ("lambdas", "tasklane")
 
 
-def lambda_code_dir() -> Path:
-    """The code asset, in a folder named after its content: concurrent synths share it, never collide."""
-    sources = sorted(
-        path
-        for package in CODE_PACKAGES
-        for path in (ROOT / package).rglob("*.py")
-        if "__pycache__" not in path.parts
+def python_sources(packages: Iterable[str]) -> list[Path]:
+    return sorted(
+        path for package in packages for path in (ROOT / package).rglob("*.py") if "__pycache__" not in path.parts
     )
+
+
+def source_digest(packages: Iterable[str]) -> str:
+    """A digest of the packages' Python files, names and contents: it changes when any of them does."""
     digest = hashlib.sha256()
-    for path in sources:
+    for path in python_sources(packages):
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    target = BUILD / f"code-{digest.hexdigest()[:16]}"
+    return digest.hexdigest()
+
+
+@cache
+def lambda_code_dir() -> Path:
+    """The code asset, in a folder named after its content: concurrent synths share it, never collide.
+
+    Cached: every stack with functions asks for it during one synth.
+    """
+    sources = python_sources(CODE_PACKAGES)
+    target = BUILD / f"code-{source_digest(CODE_PACKAGES)[:16]}"
     if target.is_dir():
         return target
     BUILD.mkdir(parents=True, exist_ok=True)
