@@ -17,6 +17,7 @@ class EnvironmentConfig(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")
     retain_data: bool = False
     log_retention_days: int = 14
+    # Messages per runner invocation; each carries up to ten short tasks, so 10 is 100 tasks.
     runner_batch_size: int = Field(default=10, ge=1, le=10_000)
     runner_batching_window_seconds: int = Field(default=0, ge=0, le=300)
     runner_max_concurrency: int = Field(default=20, ge=2, le=1000)

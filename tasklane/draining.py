@@ -1,8 +1,9 @@
 """Draining the task queues' dead-letter queues into the dead-letter view, so nothing is lost.
 
 A message SQS gave up on (too many receives: a worker kept dying on it, or its body is not a task) is
-turned into a dead letter. When it names a task still PENDING or RUNNING, that task is failed for good,
-with the job's counters, so the job can finish; its body is kept when it could not be read.
+turned into dead letters, one per task it carries (a bundle of short tasks carries several). Each task
+still PENDING or RUNNING is failed for good, with the job's counters, so the job can finish; the body is
+kept when it could not be read.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tasklane.clock import now_iso
 from tasklane.completion import record_outcomes
 from tasklane.dead_letters import UNROUTED_TENANT, DeadLetter, fingerprint
 from tasklane.execution import OutcomeKind, TaskOutcome
-from tasklane.models import TaskMessage, TaskStatus
+from tasklane.models import TaskMessage, TaskStatus, tasks_in
 from tasklane.ports import JobStore, WorkflowResumer
 
 
@@ -29,14 +30,19 @@ class DeadMessage:
     attributes: dict[str, str]
 
 
-def drain(message: DeadMessage, store: JobStore, workflow: WorkflowResumer) -> DeadLetter | None:
-    """Record one dead-lettered message; returns the dead letter written, if the task did not record one."""
+def drain(message: DeadMessage, store: JobStore, workflow: WorkflowResumer) -> list[DeadLetter]:
+    """Record one dead-lettered message; returns the dead letters written apart from the tasks' own commits."""
     try:
-        task = TaskMessage.model_validate_json(message.body)
+        tasks = tasks_in(message.body)
     except ValidationError as exc:
         unreadable = _unreadable(message, exc)
         store.put_dead_letter(unreadable)
-        return unreadable
+        return [unreadable]
+    letters = [_drain_task(task, store, workflow) for task in tasks]
+    return [letter for letter in letters if letter is not None]
+
+
+def _drain_task(task: TaskMessage, store: JobStore, workflow: WorkflowResumer) -> DeadLetter | None:
     record = store.get_task(task.job_id, task.task_id)
     error = "DeadLettered: the task queue gave up on the message after its maxReceiveCount receives"
     if record is not None and not record.status.is_final:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class JobStatus(StrEnum):
@@ -148,12 +148,42 @@ class TaskMessage(BaseModel):
     attempt_offset: int = 0
     # Set for jobs that bound their tasks in flight: each finished task lets the next one be sent.
     windowed: bool = False
+    # Receives of earlier messages of this run: a task taken out of a bundle and sent again on its own
+    # (for a retry, or because its runner ran out of time) keeps counting its attempts.
+    earlier_receives: int = 0
+    # Epoch seconds before which the task must not run: a retry delay longer than SQS's 15-minute
+    # message delay is waited out in hops.
+    not_before: float | None = None
 
     def attempt(self, receive_count: int) -> int:
-        return self.attempt_offset + receive_count
+        return self.attempt_offset + self.earlier_receives + receive_count
 
     def attempts_left_after(self, attempt: int) -> bool:
         return attempt - self.attempt_offset < self.max_attempts
+
+
+class TaskBundle(BaseModel):
+    """The body of one queue message carrying several short tasks: one send, receive and delete for all.
+
+    A bundle is never hidden or retried as a whole for one of its tasks: a task due for another attempt
+    leaves it as a message of its own, so its siblings' work is neither repeated nor delayed.
+    """
+
+    tasks: list[TaskMessage] = Field(min_length=1)
+
+
+_QUEUE_BODY: TypeAdapter[TaskBundle | TaskMessage] = TypeAdapter(TaskBundle | TaskMessage)
+
+
+def read_queue_body(body: str) -> TaskBundle | TaskMessage:
+    """One queue message's body; raises pydantic's ValidationError for anything but a task or a bundle."""
+    return _QUEUE_BODY.validate_json(body)
+
+
+def tasks_in(body: str) -> list[TaskMessage]:
+    """The tasks one queue message carries."""
+    parsed = read_queue_body(body)
+    return parsed.tasks if isinstance(parsed, TaskBundle) else [parsed]
 
 
 class AttemptRecord(BaseModel):

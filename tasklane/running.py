@@ -1,10 +1,11 @@
-"""Turning one queue delivery into a task attempt and its outcome; shared by both runtimes."""
+"""Turning one queue delivery into task attempts and their outcomes; shared by both runtimes."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from tasklane.completion import record_outcomes
 from tasklane.execution import OutcomeKind, TaskOutcome, run_attempt
@@ -15,6 +16,15 @@ from tasklane.registry import TaskContext, TaskRegistry
 # (job_id, tenant, how many of its tasks just ended) -> tasks sent in their place
 Release = Callable[[str, str, int], int]
 PayloadLoader = Callable[[str], dict]
+# Sends one task as a message of its own after a delay in seconds.
+SendLater = Callable[[TaskMessage, float], None]
+# Seconds the runner has left before its platform stops it.
+TimeLeft = Callable[[], float]
+
+# A bundled task is not started with less time than this left (plus its own timeout): it is sent on.
+HANDBACK_RESERVE_SECONDS = 15.0
+# A task woken this close to its not_before runs now: clocks differ by less, and SQS delays are coarse.
+NOT_BEFORE_SLACK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,8 @@ class TaskRunner:
     registry: TaskRegistry
     load_payload: PayloadLoader | None = None
     release: Release | None = None
+    send_later: SendLater | None = None
+    clock: Callable[[], float] = field(default=time.time)
 
     def run(
         self,
@@ -48,7 +60,7 @@ class TaskRunner:
         context: TaskContext | None = None,
         stopping_jobs: frozenset[str] | set[str] = frozenset(),
     ) -> TaskOutcome | None:
-        """Run one delivery; returns its final outcome to commit, or None when there is nothing to record.
+        """Run one delivery of one task; returns its final outcome to commit, or None when there is nothing to record.
 
         A message that is not a task raises (pydantic's ValidationError), so SQS redelivers it until its
         queue's redrive policy moves it to the dead-letter queue. `claim` marks the task RUNNING first, for
@@ -56,23 +68,47 @@ class TaskRunner:
         `stopping_jobs` are not started at all: their job's stop step cancels them.
         """
         message = TaskMessage.model_validate_json(delivery.body)
-        if message.job_id in stopping_jobs:
-            return None
         attempt = message.attempt(delivery.attempt)
-        if claim and not self.store.mark_running(message, attempt):
-            return None  # already final, held by a newer attempt, or its job is stopping
-        if message.payload_ref:
-            if self.load_payload is None:
-                raise RuntimeError("a task's payload is stored by reference, but this runner cannot load it")
-            message = message.model_copy(update={"payload": self.load_payload(message.payload_ref)})
-        outcome = run_attempt(message, attempt, self.registry, context)
-        outcome = replace(outcome, from_running=claim, windowed=message.windowed)
-        if outcome.kind is OutcomeKind.RETRY:
+        if self._not_due(message, attempt):
+            return None
+        outcome = self._attempt(message, attempt, claim=claim, context=context, stopping_jobs=stopping_jobs)
+        if outcome is not None and outcome.kind is OutcomeKind.RETRY:
             if self.commit([outcome]).applied:
                 self.retries.retry_later(delivery.receipt_handle, outcome.retry_delay_seconds)
                 raise RetryScheduled(outcome.error)
             return None
         return outcome
+
+    def run_bundle(
+        self,
+        delivery: Delivery,
+        tasks: list[TaskMessage],
+        *,
+        stopping_jobs: frozenset[str] | set[str] = frozenset(),
+        time_left: TimeLeft | None = None,
+    ) -> list[TaskOutcome]:
+        """Run the tasks of one bundled delivery in turn; returns their final outcomes to commit.
+
+        A task due for another attempt, or one there is no longer time to start, leaves the bundle as a
+        message of its own (its retry committed first), so the delivery itself always succeeds.
+        """
+        if self.send_later is None:
+            raise RuntimeError("this runner cannot send a task on its own, so it cannot run bundles")
+        finals: list[TaskOutcome] = []
+        for message in tasks:
+            attempt = message.attempt(delivery.attempt)
+            if time_left is not None and time_left() < HANDBACK_RESERVE_SECONDS + (message.timeout_seconds or 0):
+                self._send_again(message, after_attempt=attempt - 1, delay=0)
+                continue
+            outcome = self._attempt(message, attempt, claim=False, context=None, stopping_jobs=stopping_jobs)
+            if outcome is None:
+                continue
+            if outcome.kind is OutcomeKind.RETRY:
+                if self.commit([outcome]).applied:
+                    self._send_again(message, after_attempt=attempt, delay=outcome.retry_delay_seconds)
+                continue
+            finals.append(outcome)
+        return finals
 
     def commit(self, outcomes: Iterable[TaskOutcome]) -> CommitResult:
         """Commit final outcomes; each ended task of a windowed job lets its job's next task be sent."""
@@ -82,3 +118,42 @@ class TaskRunner:
             for (job_id, tenant), count in ended.items():
                 self.release(job_id, tenant, count)
         return report
+
+    def _attempt(
+        self,
+        message: TaskMessage,
+        attempt: int,
+        *,
+        claim: bool,
+        context: TaskContext | None,
+        stopping_jobs: frozenset[str] | set[str],
+    ) -> TaskOutcome | None:
+        if message.job_id in stopping_jobs:
+            return None
+        if claim and not self.store.mark_running(message, attempt):
+            return None  # already final, held by a newer attempt, or its job is stopping
+        if message.payload_ref:
+            if self.load_payload is None:
+                raise RuntimeError("a task's payload is stored by reference, but this runner cannot load it")
+            message = message.model_copy(update={"payload": self.load_payload(message.payload_ref)})
+        outcome = run_attempt(message, attempt, self.registry, context)
+        return replace(outcome, from_running=claim, windowed=message.windowed)
+
+    def _not_due(self, message: TaskMessage, attempt: int) -> bool:
+        """True when the task came before its not_before and was sent on for the rest of its wait."""
+        if message.not_before is None or self.send_later is None:
+            return False
+        wait = message.not_before - self.clock()
+        if wait <= NOT_BEFORE_SLACK_SECONDS:
+            return False
+        self._send_again(message, after_attempt=attempt - 1, delay=wait)
+        return True
+
+    def _send_again(self, message: TaskMessage, *, after_attempt: int, delay: float) -> None:
+        """Send the task on its own; its next receive is attempt `after_attempt + 1`."""
+        assert self.send_later is not None
+        update = {
+            "earlier_receives": after_attempt - message.attempt_offset,
+            "not_before": self.clock() + delay if delay > 0 else None,
+        }
+        self.send_later(message.model_copy(update=update), delay)

@@ -31,8 +31,8 @@ def handle(record: SQSRecord) -> None:
         message_id=record.message_id, body=record.body,
         receive_count=int(record.attributes.approximate_receive_count), attributes=attributes,
     )
-    letter = drain(message, store(), StepFunctionsResumer())
-    logger.info("drained a dead-lettered message", extra={"message_id": record.message_id, "recorded": bool(letter)})
+    letters = drain(message, store(), StepFunctionsResumer())
+    logger.info("drained a dead-lettered message", extra={"message_id": record.message_id, "kept": len(letters)})
 
 
 @logger.inject_lambda_context

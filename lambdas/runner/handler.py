@@ -1,14 +1,14 @@
 """The short-task runner: an SQS event source mapping delivers batches; failed records are reported.
 
-Each record runs one task attempt. Final outcomes are committed together after the batch, in one
-DynamoDB transaction per job; a task due for another attempt stays on the queue, hidden by
-ChangeMessageVisibility for its backoff delay, and is reported as a batch item failure. One consistent
+A record carries one task or a bundle of them (short tasks travel ten to a message). Final outcomes
+are committed together after the batch, in one DynamoDB transaction per job. A task due for another
+attempt stays on the queue, hidden by ChangeMessageVisibility for its backoff delay, and is reported as
+a batch item failure; a bundled one leaves its bundle as a delayed message of its own. One consistent
 read per batch finds the jobs asked to stop, whose tasks are not started.
 """
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from typing import Any
 
@@ -22,11 +22,11 @@ from pydantic import ValidationError
 from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
-from tasklane.aws.sqs_queue import SqsTaskQueue
+from tasklane.aws.sqs_queue import SqsTaskQueue, short_task_queue
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.execution import TaskOutcome
 from tasklane.flow import release
-from tasklane.models import Runtime
+from tasklane.models import Runtime, TaskBundle, read_queue_body, tasks_in
 from tasklane.ports import TaskQueue
 from tasklane.registry import registry
 from tasklane.running import Delivery, TaskRunner
@@ -42,7 +42,7 @@ def runner() -> TaskRunner:
     if _runner is None:
         settings = RunnerSettings()
         store = DynamoJobStore(settings.table_name)
-        short_queue = SqsTaskQueue(settings.short_queue_url)
+        short_queue = short_task_queue(settings.short_queue_url)
         queues: dict[Runtime, TaskQueue] = {
             Runtime.LAMBDA: short_queue, Runtime.EKS: SqsTaskQueue(settings.long_queue_url),
         }
@@ -53,18 +53,19 @@ def runner() -> TaskRunner:
             registry=registry,
             load_payload=S3ManifestStore(settings.manifest_bucket).get_payload,
             release=partial(release, store=store, queues=queues),
+            send_later=short_queue.send_later,
         )
     return _runner
 
 
 def job_ids(records: list[dict[str, Any]]) -> list[str]:
-    ids = []
+    ids: set[str] = set()
     for record in records:
         try:
-            ids.append(str(json.loads(record["body"])["job_id"]))
-        except (ValueError, KeyError, TypeError):
+            ids.update(task.job_id for task in tasks_in(record["body"]))
+        except (ValidationError, KeyError, TypeError):
             continue  # not a task: the record handler reports it
-    return ids
+    return sorted(ids)
 
 
 def run_batch(
@@ -72,6 +73,7 @@ def run_batch(
 ) -> PartialItemFailureResponse:
     finals: list[TaskOutcome] = []
     stopping = task_runner.store.stopped_jobs(job_ids(records))
+    time_left = (lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None
 
     def run_record(record: SQSRecord) -> None:
         delivery = Delivery(
@@ -81,11 +83,15 @@ def run_batch(
             attempt=int(record.attributes.approximate_receive_count),
         )
         try:
-            outcome = task_runner.run(delivery, stopping_jobs=stopping)
+            body = read_queue_body(record.body)
         except ValidationError:
             # It will never parse: back at once, so its receives run out and SQS dead-letters it soon.
             task_runner.retries.retry_later(record.receipt_handle, 0)
             raise
+        if isinstance(body, TaskBundle):
+            finals.extend(task_runner.run_bundle(delivery, body.tasks, stopping_jobs=stopping, time_left=time_left))
+            return
+        outcome = task_runner.run(delivery, stopping_jobs=stopping)
         if outcome is not None:
             finals.append(outcome)
 

@@ -1,4 +1,4 @@
-"""Task queues on SQS."""
+"""Task queues on SQS: tasks go out in batches of 10 messages, short tasks several to a message."""
 
 from __future__ import annotations
 
@@ -6,37 +6,69 @@ import math
 from typing import Any
 
 from tasklane.aws.clients import client, parallel
-from tasklane.models import TaskMessage
+from tasklane.models import TaskBundle, TaskMessage
 
 SQS_BATCH = 10
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+MAX_DELAY_SECONDS = 15 * 60
+# Short tasks travel ten to a message: a tenth of the sends, receives, deletes and invocations.
+SHORT_TASK_BUNDLE = 10
+# SQS takes 256 KiB per message, attributes included; task payloads over 64 KiB travel by reference.
+BUNDLE_MAX_BYTES = 200 * 1024
 
 
 class QueueSendFailed(Exception):
     pass
 
 
-def _routing(message: TaskMessage) -> dict[str, Any]:
-    """Where a message belongs, outside its body: a body that cannot be read is still traced to its task."""
-    fields = {"tenant": message.tenant, "job_id": message.job_id, "task_id": message.task_id}
+def _routing(tasks: list[TaskMessage]) -> dict[str, Any]:
+    """Where a message belongs, outside its body: a body that cannot be read is still traced to its tasks."""
+    first, last = tasks[0], tasks[-1]
+    task_ids = first.task_id if len(tasks) == 1 else f"{first.task_id}..{last.task_id}"
+    fields = {"tenant": first.tenant, "job_id": first.job_id, "task_id": task_ids}
     return {name: {"DataType": "String", "StringValue": value} for name, value in fields.items() if value}
 
 
+def _bodies(messages: list[TaskMessage], bundle_size: int) -> list[tuple[str, list[TaskMessage]]]:
+    """Message bodies with the tasks each carries: tasks of one job, in order, packed up to the limits."""
+    bodies: list[tuple[str, list[TaskMessage]]] = []
+    group: list[TaskMessage] = []
+    size = 0
+
+    def close() -> None:
+        if group:
+            body = group[0].model_dump_json() if len(group) == 1 else TaskBundle(tasks=group).model_dump_json()
+            bodies.append((body, list(group)))
+            group.clear()
+
+    for message in messages:
+        length = len(message.model_dump_json())
+        full = len(group) >= bundle_size or size + length > BUNDLE_MAX_BYTES
+        if group and (full or message.job_id != group[0].job_id):
+            close()
+            size = 0
+        group.append(message)
+        size += length + 1
+    close()
+    return bodies
+
+
 class SqsTaskQueue:
-    def __init__(self, queue_url: str, sqs: Any = None) -> None:
+    def __init__(self, queue_url: str, sqs: Any = None, *, bundle_size: int = 1) -> None:
         self.queue_url = queue_url
+        self.bundle_size = bundle_size
         self._sqs = sqs or client("sqs")
 
     def send(self, messages: list[TaskMessage]) -> None:
-        batches = [messages[start : start + SQS_BATCH] for start in range(0, len(messages), SQS_BATCH)]
+        entries = [
+            {"Id": str(i % SQS_BATCH), "MessageBody": body, "MessageAttributes": _routing(tasks)}
+            for i, (body, tasks) in enumerate(_bodies(messages, self.bundle_size))
+        ]
+        batches = [entries[start : start + SQS_BATCH] for start in range(0, len(entries), SQS_BATCH)]
         # Batches go out side by side: sending is bound by round trips, not by the queue.
         list(parallel().map(self._send_batch, batches))
 
-    def _send_batch(self, batch: list[TaskMessage]) -> None:
-        entries = [
-            {"Id": str(i), "MessageBody": m.model_dump_json(), "MessageAttributes": _routing(m)}
-            for i, m in enumerate(batch)
-        ]
+    def _send_batch(self, entries: list[dict[str, Any]]) -> None:
         for _ in range(5):
             response = self._sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             failed_ids = {f["Id"] for f in response.get("Failed", [])}
@@ -53,3 +85,17 @@ class SqsTaskQueue:
             # Rounded up: SQS counts whole seconds, and a retry must never come sooner than its backoff.
             VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, max(0, math.ceil(delay_seconds))),
         )
+
+    def send_later(self, message: TaskMessage, delay_seconds: float) -> None:
+        """Send one task as a message of its own, delayed (up to SQS's 15 minutes; `not_before` says the rest)."""
+        self._sqs.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=message.model_dump_json(),
+            MessageAttributes=_routing([message]),
+            DelaySeconds=min(MAX_DELAY_SECONDS, max(0, math.ceil(delay_seconds))),
+        )
+
+
+def short_task_queue(queue_url: str) -> SqsTaskQueue:
+    """The short tasks' queue: its tasks travel bundled, since the runner takes a whole message at once."""
+    return SqsTaskQueue(queue_url, bundle_size=SHORT_TASK_BUNDLE)

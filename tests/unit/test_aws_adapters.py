@@ -10,9 +10,9 @@ from botocore.exceptions import ClientError
 from fakes import Spy
 
 from tasklane.aws.s3_manifests import S3ManifestStore
-from tasklane.aws.sqs_queue import MAX_VISIBILITY_SECONDS, QueueSendFailed, SqsTaskQueue
+from tasklane.aws.sqs_queue import MAX_DELAY_SECONDS, MAX_VISIBILITY_SECONDS, QueueSendFailed, SqsTaskQueue
 from tasklane.aws.stepfunctions import StepFunctionsResumer, StepFunctionsStarter
-from tasklane.models import JobSpec, Runtime, TaskMessage, TaskSpec
+from tasklane.models import JobSpec, Runtime, TaskMessage, TaskSpec, tasks_in
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
@@ -37,6 +37,55 @@ def test_send_batches_by_ten_and_every_message_arrives(sqs: Any) -> None:
     while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
         received += [TaskMessage.model_validate_json(m["Body"]) for m in got]
     assert sorted(m.task_id for m in received) == [m.task_id for m in messages]
+
+
+def _receive_all(sqs: Any, url: str) -> list[dict[str, Any]]:
+    received = []
+    while got := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages"):
+        received += got
+    return received
+
+
+def test_short_tasks_travel_ten_to_a_message_and_every_task_arrives_once(sqs: Any) -> None:
+    # Given 205 tasks of one job and 3 of another, sent together to a queue that bundles by ten
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    spy = Spy(sqs)
+    messages = [TaskMessage(job_id="j", task_id=f"t{i:08d}", type="echo", payload={"i": i}) for i in range(205)]
+    messages += [TaskMessage(job_id="k", task_id=f"t{i:08d}", type="echo") for i in range(3)]
+    # When
+    SqsTaskQueue(url, spy, bundle_size=10).send(messages)
+    # Then 22 messages (20 full bundles, the job's last 5, the other job's 3) in 3 batch sends
+    assert sorted(len(call["Entries"]) for call in spy.named("send_message_batch")) == [2, 10, 10]
+    received = _receive_all(sqs, url)
+    tasks = [t for m in received for t in tasks_in(m["Body"])]
+    assert sorted((t.job_id, t.task_id) for t in tasks) == sorted((m.job_id, m.task_id) for m in messages)
+    assert {tuple({t.job_id for t in tasks_in(m["Body"])}) for m in received} == {("j",), ("k",)}
+    routing = {m["MessageAttributes"]["task_id"]["StringValue"] for m in received}
+    assert "t00000000..t00000009" in routing and "t00000200..t00000204" in routing
+
+
+def test_a_bundle_stays_under_the_message_size_limit(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    big = {"blob": "x" * 60_000}  # just under the 64 KiB inline payload limit
+    messages = [TaskMessage(job_id="j", task_id=f"t{i}", type="echo", payload=big) for i in range(10)]
+    SqsTaskQueue(url, sqs, bundle_size=10).send(messages)
+    received = _receive_all(sqs, url)
+    assert len(received) == 4  # three tasks fit in 200 KiB
+    assert max(len(m["Body"].encode()) for m in received) < 256 * 1024
+    assert sum(len(tasks_in(m["Body"])) for m in received) == 10
+
+
+@pytest.mark.parametrize(("delay", "expected"), [(2.4, 3), (-1, 0), (10**6, MAX_DELAY_SECONDS)])
+def test_send_later_sends_one_task_delayed_within_sqs_limits(sqs: Any, delay: float, expected: int) -> None:
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    spy = Spy(sqs)
+    message = TaskMessage(job_id="j", task_id="t1", type="echo", earlier_receives=2)
+    SqsTaskQueue(url, spy, bundle_size=10).send_later(message, delay)
+    (call,) = spy.named("send_message")
+    assert call["DelaySeconds"] == expected
+    assert TaskMessage.model_validate_json(call["MessageBody"]) == message
 
 
 class PartlyFailingSqs:

@@ -13,7 +13,7 @@ from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.dead_letters import UNROUTED_TENANT, fingerprint
 from tasklane.draining import DeadMessage, drain
 from tasklane.execution import OutcomeKind, TaskOutcome
-from tasklane.models import Job, JobStatus, Runtime, TaskMessage, TaskRecord, TaskStatus, task_id_for
+from tasklane.models import Job, JobStatus, Runtime, TaskBundle, TaskMessage, TaskRecord, TaskStatus, task_id_for
 
 NOW = "2026-01-01T00:00:00.000Z"
 GAVE_UP = "DeadLettered: the task queue gave up on the message after its maxReceiveCount receives"
@@ -44,7 +44,7 @@ def test_a_message_of_a_pending_task_fails_the_task_and_its_commit_records_the_d
     store, workflow = InMemoryJobStore(), RecordingWorkflow()
     make_job(store)
 
-    assert drain(dead(0), store, workflow) is None
+    assert drain(dead(0), store, workflow) == []
 
     task = store.get_task("job1", task_id_for(0))
     assert task is not None and (task.status, task.error, task.attempts) == (TaskStatus.FAILED, GAVE_UP, 0)
@@ -52,6 +52,23 @@ def test_a_message_of_a_pending_task_fails_the_task_and_its_commit_records_the_d
     (letter,) = store.dead_letters("acme", limit=10)
     assert (letter.job_id, letter.task_id, letter.task_type, letter.error) == ("job1", task_id_for(0), "sleep", GAVE_UP)
     assert letter.source == "queue"
+
+
+def test_a_dead_bundle_fails_each_of_its_live_tasks_and_keeps_a_letter_for_the_one_already_ended() -> None:
+    # Given a job of three tasks, one of which already succeeded, all in one dead-lettered bundle
+    store, workflow = InMemoryJobStore(), RecordingWorkflow()
+    make_job(store, tasks=3)
+    store.record_outcomes("job1", [TaskOutcome("job1", task_id_for(2), 1, OutcomeKind.SUCCEEDED)])
+    tasks = [TaskMessage(job_id="job1", task_id=task_id_for(i), tenant="acme", type="sleep") for i in range(3)]
+    message = DeadMessage(message_id="b", body=TaskBundle(tasks=tasks).model_dump_json(), receive_count=25,
+                          attributes={})
+    # When it is drained
+    kept = drain(message, store, workflow)
+    # Then both live tasks failed with the job's counters, and every task has its dead letter
+    assert [letter.task_id for letter in kept] == [task_id_for(2)]
+    assert counts(store) == (0, 0, 2)
+    letters = store.dead_letters("acme", limit=10)
+    assert sorted(letter.task_id for letter in letters) == [task_id_for(i) for i in range(3)]
 
 
 def test_a_message_of_a_running_task_also_drops_the_running_count() -> None:
@@ -75,9 +92,8 @@ def test_a_message_of_a_task_that_already_ended_is_kept_as_a_dead_letter() -> No
     make_job(store)
     store.record_outcomes("job1", [TaskOutcome("job1", task_id_for(0), 1, OutcomeKind.SUCCEEDED)])
 
-    letter = drain(dead(0), store, RecordingWorkflow())
+    (letter,) = drain(dead(0), store, RecordingWorkflow())
 
-    assert letter is not None
     assert (letter.tenant, letter.task_id, letter.source, letter.body) == ("acme", task_id_for(0), "queue", None)
     assert letter.fingerprint == fingerprint("sleep", GAVE_UP)
     assert store.dead_letters("acme", limit=10) == [letter]
@@ -86,8 +102,8 @@ def test_a_message_of_a_task_that_already_ended_is_kept_as_a_dead_letter() -> No
 
 def test_a_message_of_an_unknown_task_without_a_tenant_is_unrouted() -> None:
     store = InMemoryJobStore()
-    letter = drain(dead(7, tenant=""), store, RecordingWorkflow())
-    assert letter is not None and letter.tenant == UNROUTED_TENANT
+    (letter,) = drain(dead(7, tenant=""), store, RecordingWorkflow())
+    assert letter.tenant == UNROUTED_TENANT
     assert store.dead_letters(UNROUTED_TENANT, limit=10) == [letter]
 
 
@@ -101,9 +117,8 @@ def test_an_unreadable_message_is_kept_with_its_body_under_its_tenant(body: str,
     message = DeadMessage(message_id="m-9", body=body, receive_count=5,
                           attributes={"tenant": "globex", "job_id": "job7", "task_id": "t00000003"})
 
-    letter = drain(message, store, RecordingWorkflow())
+    (letter,) = drain(message, store, RecordingWorkflow())
 
-    assert letter is not None
     assert letter.error.startswith(f"UnreadableMessage: {problem}")
     assert (letter.tenant, letter.job_id, letter.task_type) == ("globex", "job7", "unknown")
     assert letter.task_id.startswith("t00000003@")
@@ -127,8 +142,8 @@ def test_each_different_unreadable_message_is_kept_and_a_double_move_is_one() ->
 
 def test_an_unreadable_message_without_attributes_is_unrouted() -> None:
     store = InMemoryJobStore()
-    letter = drain(DeadMessage(message_id="m", body="x", receive_count=5, attributes={}), store, RecordingWorkflow())
-    assert letter is not None and letter.tenant == UNROUTED_TENANT
+    (letter,) = drain(DeadMessage(message_id="m", body="x", receive_count=5, attributes={}), store, RecordingWorkflow())
+    assert letter.tenant == UNROUTED_TENANT
 
 
 # --- the Lambda function over moto --------------------------------------------------------------------

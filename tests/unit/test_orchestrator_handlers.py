@@ -29,6 +29,7 @@ from tasklane.models import (
     TaskSpec,
     TaskStatus,
     task_id_for,
+    tasks_in,
 )
 from tasklane.stopping import STOP_ERROR
 from tasklane.watchdog import WatchRequest
@@ -77,7 +78,7 @@ def create_job(store: DynamoJobStore, manifests: S3ManifestStore, runtimes: list
 def drain(sqs: Any, url: str) -> list[TaskMessage]:
     messages: list[TaskMessage] = []
     while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-        messages += [TaskMessage.model_validate_json(m["Body"]) for m in got]
+        messages += [task for m in got for task in tasks_in(m["Body"])]
     return messages
 
 

@@ -15,7 +15,17 @@ from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_queue import SqsTaskQueue
 from tasklane.builtin_tasks import echo
 from tasklane.errors import RetryTaskAfter
-from tasklane.models import Job, JobStatus, Runtime, StopReason, TaskMessage, TaskRecord, TaskStatus, task_id_for
+from tasklane.models import (
+    Job,
+    JobStatus,
+    Runtime,
+    StopReason,
+    TaskBundle,
+    TaskMessage,
+    TaskRecord,
+    TaskStatus,
+    task_id_for,
+)
 from tasklane.registry import TaskContext, TaskRegistry
 from tasklane.running import TaskRunner
 
@@ -53,7 +63,10 @@ def resumer() -> RecordingWorkflow:
 
 @pytest.fixture
 def task_runner(store: DynamoJobStore, queue_url: str, sqs_spy: Spy, resumer: RecordingWorkflow) -> TaskRunner:
-    return TaskRunner(store=store, resumer=resumer, retries=SqsTaskQueue(queue_url, sqs_spy), registry=make_registry())
+    queue = SqsTaskQueue(queue_url, sqs_spy, bundle_size=10)
+    return TaskRunner(
+        store=store, resumer=resumer, retries=queue, registry=make_registry(), send_later=queue.send_later
+    )
 
 
 def make_job(store: DynamoJobStore, specs: list[tuple[str, dict[str, Any]]], job_id: str = "job1") -> None:
@@ -129,6 +142,30 @@ def test_a_mixed_batch(
     assert first is not None and (first.status, first.result) == (TaskStatus.SUCCEEDED, {"n": 1})
     assert second is not None and (second.status, second.attempts) == (TaskStatus.PENDING, 1)
     assert resumer.resumed == []
+
+
+def test_a_bundle_commits_its_finished_tasks_and_sends_its_retry_on_alone(
+    store: DynamoJobStore, task_runner: TaskRunner, sqs: Any, sqs_spy: Spy, queue_url: str
+) -> None:
+    # Given a job of three short tasks that travel in one bundle; the middle one is throttled once
+    make_job(store, [("echo", {"n": 0}), ("throttled", {"fail_times": 1}), ("echo", {"n": 2})])
+    tasks = [TaskMessage.model_validate_json(body(i, t, p)) for i, (t, p) in
+             enumerate([("echo", {"n": 0}), ("throttled", {"fail_times": 1}), ("echo", {"n": 2})])]
+    (record,) = deliver(sqs, queue_url, [TaskBundle(tasks=tasks).model_dump_json()])
+
+    # When the batch runs
+    response = run_batch([record], task_runner, FakeLambdaContext())  # type: ignore[arg-type]
+
+    # Then the bundle is not reported (so it is deleted), its two echoes counted once
+    assert response == {"batchItemFailures": []}
+    assert counters(store) == {"remaining": 1, "running": 0, "succeeded": 2, "failed": 0}
+    # And the throttled task went back alone, delayed by what it asked for, as its attempt 2
+    assert sqs_spy.named("change_message_visibility") == []
+    (sent,) = sqs_spy.named("send_message")
+    again = TaskMessage.model_validate_json(sent["MessageBody"])
+    assert (sent["DelaySeconds"], again.task_id, again.attempt(1)) == (THROTTLE_SECONDS, task_id_for(1), 2)
+    task = store.get_task("job1", task_id_for(1))
+    assert task is not None and (task.status, task.attempts) == (TaskStatus.PENDING, 1)
 
 
 def test_the_last_task_resumes_the_workflow_once_and_later_duplicates_are_ignored(

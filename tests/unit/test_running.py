@@ -41,9 +41,12 @@ class Harness:
                        status=TaskStatus.PENDING, created_at=NOW, updated_at=NOW)
             for i in range(tasks)
         ], tasks)
+        self.sent_later: list[tuple[TaskMessage, float]] = []
+        self.now = 1_000_000.0
         self.runner = TaskRunner(
             store=self.store, resumer=self.workflow, retries=self.retries, registry=self.registry,
             load_payload=self.load, release=self.release,
+            send_later=lambda message, delay: self.sent_later.append((message, delay)), clock=lambda: self.now,
         )
 
     def load(self, ref: str) -> dict[str, Any]:
@@ -154,3 +157,85 @@ def test_a_body_that_is_not_a_task_raises() -> None:
     h = Harness()
     with pytest.raises(ValueError, match="validation error"):
         h.runner.run(Delivery(message_id="m", body='{"job_id": "job1"}', receipt_handle="rh", attempt=1))
+
+
+def bundle(indexes: list[int], receive_count: int = 1, **fields: Any) -> tuple[Delivery, list[TaskMessage]]:
+    tasks = [
+        TaskMessage(job_id="job1", task_id=task_id_for(i), tenant="acme", type="record", **fields) for i in indexes
+    ]
+    return Delivery(message_id="b", body="(bundle)", receipt_handle="rhb", attempt=receive_count), tasks
+
+
+def test_a_bundle_runs_each_of_its_tasks_and_returns_their_outcomes() -> None:
+    h = Harness()
+    finals = h.runner.run_bundle(*bundle([0, 1, 2]))
+    assert [(o.task_id, o.kind, o.attempt) for o in finals] == [
+        (task_id_for(i), OutcomeKind.SUCCEEDED, 1) for i in range(3)
+    ]
+    assert h.sent_later == [] and h.retries.scheduled == []
+
+
+def test_a_bundled_task_due_for_a_retry_leaves_its_bundle_as_a_delayed_message_of_its_own() -> None:
+    # Given a bundle of three whose middle task fails its first attempt
+    h = Harness()
+    delivery_, tasks = bundle([0, 1, 2])
+    tasks[1] = tasks[1].model_copy(update={"payload": {"fail": True}})
+    # When the bundle runs
+    finals = h.runner.run_bundle(delivery_, tasks)
+    # Then its siblings end, the failed attempt is recorded, and the task goes out alone, after its backoff
+    assert [o.task_id for o in finals] == [task_id_for(0), task_id_for(2)]
+    assert h.store.get_task("job1", task_id_for(1)).attempts == 1  # type: ignore[union-attr]
+    ((message, delay),) = h.sent_later
+    assert message.task_id == task_id_for(1) and delay > 0 and h.retries.scheduled == []
+    # And its first receive on its own, once due, is attempt 2, not 1
+    h.now += delay
+    second = Delivery(message_id="m", body=message.model_dump_json(), receipt_handle="rh", attempt=1)
+    assert message.attempt(1) == 2
+    with pytest.raises(RetryScheduled):
+        h.runner.run(second)
+    assert h.ran[-1] == ({"fail": True}, 2)
+
+
+def test_a_retry_longer_than_sqs_can_delay_is_waited_out_in_hops() -> None:
+    h = Harness()
+    message = TaskMessage(job_id="job1", task_id=task_id_for(0), tenant="acme", type="record",
+                          earlier_receives=1, not_before=h.now + 3600)
+    # Received 15 minutes later: not run, sent on for the rest of the wait, its attempt number kept
+    h.now += 900
+    early = Delivery(message_id="m", body=message.model_dump_json(), receipt_handle="rh", attempt=1)
+    assert h.runner.run(early) is None
+    assert h.ran == []
+    ((again, delay),) = h.sent_later
+    assert delay == 2700 and again.not_before == message.not_before and again.attempt(1) == 2
+    # Received when due: it runs as attempt 2
+    h.now = message.not_before
+    outcome = h.runner.run(Delivery(message_id="m", body=again.model_dump_json(), receipt_handle="rh", attempt=1))
+    assert outcome is not None and outcome.attempt == 2 and h.ran == [({}, 2)]
+
+
+def test_tasks_there_is_no_time_left_to_start_are_sent_on_with_their_attempt_unspent() -> None:
+    h = Harness()
+    left = iter([60.0, 10.0, 10.0])
+    finals = h.runner.run_bundle(*bundle([0, 1, 2], receive_count=2), time_left=lambda: next(left))
+    assert [o.task_id for o in finals] == [task_id_for(0)]
+    assert [(m.task_id, d, m.attempt(1)) for m, d in h.sent_later] == [(task_id_for(1), 0, 2), (task_id_for(2), 0, 2)]
+    assert all(m.not_before is None for m, _ in h.sent_later)
+
+
+def test_a_bundled_task_with_a_timeout_is_not_started_without_time_for_it() -> None:
+    h = Harness()
+    finals = h.runner.run_bundle(*bundle([0], timeout_seconds=60), time_left=lambda: 70.0)
+    assert finals == [] and [m.task_id for m, _ in h.sent_later] == [task_id_for(0)]
+
+
+def test_bundled_tasks_of_a_stopping_job_are_not_started() -> None:
+    h = Harness()
+    assert h.runner.run_bundle(*bundle([0, 1]), stopping_jobs={"job1"}) == []
+    assert h.ran == [] and h.sent_later == []
+
+
+def test_a_runner_that_cannot_send_a_task_alone_refuses_bundles() -> None:
+    h = Harness()
+    h.runner.send_later = None
+    with pytest.raises(RuntimeError, match="bundles"):
+        h.runner.run_bundle(*bundle([0]))
