@@ -1,7 +1,7 @@
 """Dispatching a job's tasks to the task queues, resumable after a crash at any point.
 
-Task items are written before any message is sent, and cursors on the job item record both steps, so a
-retried dispatch neither rewrites a task that may already have run nor skips one. A job that asked for
+Each chunk of task items is written before its messages are sent, and cursors on the job item record
+both steps, so a retried dispatch neither rewrites a task that may already have run nor skips one. A job that asked for
 max_concurrency gets only its first window sent here (see tasklane/flow.py). A payload too large for a
 queue message is stored beside the manifest and travels by reference.
 """
@@ -47,19 +47,26 @@ def dispatch_job(
     spec = manifests.get(job_id)
     written, sent = store.dispatch_cursor(job_id)
     total = len(spec.tasks)
-    for start in range(written, total, chunk_size):
-        end = min(total, start + chunk_size)
-        records = [_record(job_id, i, spec.tasks[i], now, manifests) for i in range(start, end)]
-        store.write_tasks(job_id, records, written_upto=end)
+
+    def write_upto(end: int) -> None:
+        nonlocal written
+        if end > written:
+            records = [_record(job_id, i, spec.tasks[i], now, manifests) for i in range(written, end)]
+            store.write_tasks(job_id, records, written_upto=end)
+            written = end
+
     if job.max_concurrency:
+        write_upto(total)
         window = store.claim_window(job_id, job.max_concurrency) if sent == 0 else range(0, sent)
         pending = [r for r in store.tasks_between(job_id, window.start, window.stop) if r.status is TaskStatus.PENDING]
         return send_records(pending, job.tenant, True, queues)
     count = 0
+    # Chunk by chunk, written before sent: the first tasks run while the rest are still being written.
     for start in range(sent, total, chunk_size):
         if start > sent and _stopping(job_id, store):
             break  # a cancel or timeout stops dispatch at once; the stop step cancels what was written
         end = min(total, start + chunk_size)
+        write_upto(end)
         by_runtime: dict[Runtime, list[TaskMessage]] = defaultdict(list)
         for index in range(start, end):
             by_runtime[spec.tasks[index].runtime].append(_message(job, index, spec.tasks[index]))

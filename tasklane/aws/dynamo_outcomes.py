@@ -94,12 +94,18 @@ class OutcomeCommits:
         names = {"#status": "status"}
         sets = ["#status = :status", "updated_at = :now"]
         removes = []
+        # A task's first attempt (attempts count across runs) has no history or error to keep: the common
+        # case gets the shortest update, which is also what a task costs most of all to commit.
+        first = outcome.attempt == 1 and not outcome.from_running
         if outcome.attempt is not None:
             entry = {"attempt": outcome.attempt, "status": status.value, "finished_at": now}
             values[":attempt"] = av(outcome.attempt)
             values[":entry"] = av([{**entry, "error": outcome.error} if outcome.error else entry])
-            values[":empty"] = av([])
-            sets += ["attempts = :attempt", "history = list_append(if_not_exists(history, :empty), :entry)"]
+            if first:
+                sets += ["attempts = :attempt", "history = :entry"]
+            else:
+                values[":empty"] = av([])
+                sets += ["attempts = :attempt", "history = list_append(if_not_exists(history, :empty), :entry)"]
         if outcome.error is not None:
             sets.append("#error = :error")
             values[":error"] = av(outcome.error[:4000])
@@ -107,15 +113,16 @@ class OutcomeCommits:
         if outcome.kind is OutcomeKind.SUCCEEDED:
             sets.append("result_json = :result")
             values[":result"] = av(json.dumps(outcome.result))
-            removes.append("#error")  # a success clears the last attempt's error; the history keeps it
-            names["#error"] = "error"
-        if outcome.is_final:
-            sets.append("finished_at = :now")
+            if not first:
+                removes.append("#error")  # a success clears the last attempt's error; the history keeps it
+                names["#error"] = "error"
         values[":was"] = av((TaskStatus.RUNNING if outcome.from_running else TaskStatus.PENDING).value)
         if outcome.attempt is None:
             condition = "#status = :was"
         elif outcome.from_running:
             condition = "#status = :was AND attempts = :attempt"
+        elif first:
+            condition = "#status = :was AND attribute_not_exists(attempts)"
         else:
             condition = "#status = :was AND (attribute_not_exists(attempts) OR attempts < :attempt)"
         return {

@@ -73,24 +73,24 @@ def test_a_dispatch_that_is_done_sends_nothing_more() -> None:
 
 
 def test_a_crash_between_write_and_send_resumes_without_rewriting() -> None:
-    # Given a dispatch whose long-task queue fails on its second send: every task is written first,
-    # then the first chunk of three was sent and marked, the second was not
+    # Given a dispatch whose long-task queue fails on its second send: the first chunk of three was
+    # written, sent and marked; the second was written, not sent; the third not even written
     store, manifests = InMemoryJobStore(), InMemoryManifests()
     setup(store, manifests, MIXED)
     short, long = RecordingQueue(), RecordingQueue(fail_on_call=2)
     queues = {Runtime.LAMBDA: short, Runtime.EKS: long}
     with pytest.raises(ConnectionError):
         dispatch_job("job1", store, manifests, queues, NOW, chunk_size=3)
-    assert store.dispatch_cursor("job1") == (7, 3)
+    assert store.dispatch_cursor("job1") == (6, 3)
     writes_before_retry = list(store.writes)
-    assert writes_before_retry == [task_id_for(i) for i in range(7)]
+    assert writes_before_retry == [task_id_for(i) for i in range(6)]
 
     # When the step is retried
     sent = dispatch_job("job1", store, manifests, queues, NOW, chunk_size=3)
 
-    # Then it sends the chunks not marked sent and rewrites no task
+    # Then it sends the chunks not marked sent, writes the last, and rewrites no task
     assert sent == 4
-    assert store.writes == writes_before_retry
+    assert store.writes == [*writes_before_retry, task_id_for(6)]
     assert Counter(store.writes) == Counter({task_id_for(i): 1 for i in range(7)})
     everything = set(short.task_ids()) | set(long.task_ids())
     assert everything == {task_id_for(i) for i in range(7)}
@@ -201,7 +201,8 @@ def test_a_stop_during_dispatch_sends_no_further_chunk() -> None:
 
     assert sent == 3
     assert queue.task_ids() == [task_id_for(i) for i in range(3)]
-    assert store.dispatch_cursor("job1") == (7, 3)  # all written, so the stop step cancels the unsent ones
+    # the stop step cancels the written, unsent ones and counts the four never written as cancelled
+    assert store.dispatch_cursor("job1") == (3, 3)
     # a retried step sends nothing either
     assert dispatch_job("job1", store, manifests, {Runtime.LAMBDA: queue, Runtime.EKS: RecordingQueue()}, NOW) == 0
 
