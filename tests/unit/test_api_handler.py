@@ -269,6 +269,15 @@ def test_openapi_document_lists_the_job_paths(services: JobServices) -> None:
     assert "post" in document["paths"]["/jobs"]
 
 
+def test_the_docs_page_is_served_with_the_same_document_and_its_security_scheme(services: JobServices) -> None:
+    response = handler.lambda_handler(api_event("GET", "/docs", None, None), FakeLambdaContext())
+    assert response["statusCode"] == 200
+    assert "swagger" in response["body"].lower() and "tenantCredentials" in response["body"]
+    _, document = call("GET", "/openapi.json")
+    assert document["components"]["securitySchemes"]["tenantCredentials"]["name"] == "Authorization"
+    assert "/docs" not in document["paths"]
+
+
 @pytest.mark.parametrize(("method", "path"), [("GET", "/nowhere"), ("DELETE", "/jobs/x"), ("PUT", "/jobs")])
 def test_unknown_route_is_404_json(services: JobServices, method: str, path: str) -> None:
     status, body = call(method, path)
