@@ -43,7 +43,7 @@ class Plan:
     reference: int  # the job size of the throughput targets, Celery's run and the SQS ceiling
     repeats: dict[int, int]
     warmup_tasks: dict[str, int]
-    request_sizes: list[int]
+    request_sizes: dict[str, list[int]]  # by runtime
     celery_request_tasks: int
     http_requests: int
     handler_iterations: int
@@ -65,8 +65,10 @@ def plan(quick: bool, sizes: str | None, runtimes: str) -> Plan:
         reference=reference,
         repeats={s: 1 if quick else (3 if s <= 1000 else 2 if s <= 10_000 else 1) for s in chosen},
         warmup_tasks={"lambda": 1000 if quick else 2000, "eks": 100 if quick else 500},
-        # The emulator's audit ring holds 10,000 events: a 2,000-task job on the EKS runtime is ~9,000.
-        request_sizes=[100, 1000] if quick else [100, 1000, 2000],
+        # The emulator's audit ring holds 10,000 events: a 2,000-task job on the EKS runtime is ~9,000, a
+        # 10,000-task job on the Lambda runtime ~1,200.
+        request_sizes={"lambda": [100, 1000] if quick else [100, 1000, 10_000],
+                       "eks": [100, 1000] if quick else [100, 1000, 2000]},
         celery_request_tasks=500 if quick else 1000,
         http_requests=32 if quick else 320,
         handler_iterations=1000 if quick else 5000,

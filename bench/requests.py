@@ -29,6 +29,7 @@ import httpx
 from bench.common import BENCH_AGENT, LOCAL, Outcome, Skipped, Target, aws_client, gateway
 from bench.cost import dynamodb_units
 from bench.throughput import LongTaskWorkers, Platform
+from tasklane.aws.sqs_queue import SHORT_TASK_BUNDLE
 
 SETTLE_SECONDS = 1.0  # deletes and the last commits land just after the execution ends
 EMULATOR_LOG = LOCAL / "logs" / "ministack.log"
@@ -198,7 +199,8 @@ def measure_job(platform: Platform, audit: AuditLog, tasks: int, runtime: str, a
     transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
     modelled: dict[str, float] = {"apigateway:POST /jobs": api_calls_per_job}
     batches = invocations.read() if runtime == "lambda" else []
-    runner_invocations = len(batches) if batches is not None else math.ceil(tasks / 10)
+    # Each invocation takes up to 10 messages of up to SHORT_TASK_BUNDLE tasks.
+    runner_invocations = len(batches) if batches is not None else math.ceil(tasks / (10 * SHORT_TASK_BUNDLE))
     if runtime == "lambda":
         modelled["sqs:ReceiveMessage (event source mapping)"] = runner_invocations
         modelled["sqs:DeleteMessageBatch (event source mapping)"] = runner_invocations
@@ -217,7 +219,7 @@ def measure_job(platform: Platform, audit: AuditLog, tasks: int, runtime: str, a
         "ddb_write_units": counted["ddb_write_units"], "ddb_read_units": counted["ddb_read_units"],
         "sfn_transitions": transitions, "lambda_requests": lambda_requests,
         "runner_invocations": runner_invocations,
-        "runner_batch_sizes": "from the emulator's log" if batches else "modelled: ceil(tasks / 10)",
+        "runner_batch_sizes": "from the emulator's log" if batches else "modelled: ceil(tasks / 100)",
         "mean_runner_batch": tasks / runner_invocations if runner_invocations and runtime == "lambda" else None,
     }
 
@@ -265,8 +267,8 @@ def worker_counts(counts_dir: Path) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
-def run(endpoints: dict[str, Any], sizes: list[int], runtimes: list[str], celery_tasks: int, workdir: Path,
-        api_calls_per_job: int = 1) -> Outcome:
+def run(endpoints: dict[str, Any], sizes: dict[str, list[int]], runtimes: list[str], celery_tasks: int,
+        workdir: Path, api_calls_per_job: int = 1) -> Outcome:
     platform = Platform(endpoints)
     jobs: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
@@ -278,7 +280,7 @@ def run(endpoints: dict[str, Any], sizes: list[int], runtimes: list[str], celery
                 try:
                     if fleet:
                         fleet.__enter__()
-                    for size in sizes:
+                    for size in sizes[runtime]:
                         print(f"requests {runtime}: {size:,} tasks", flush=True)
                         jobs.append(measure_job(platform, audit, size, runtime, api_calls_per_job,
                                                 counts_dir if fleet else None))

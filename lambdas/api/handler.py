@@ -64,7 +64,7 @@ app = APIGatewayRestResolver(
     enable_validation=True, cors=CORSConfig(allow_origin="*", allow_headers=CORS_HEADERS, max_age=600)
 )
 DOCS_PATH = "/docs"
-SECURITY = [{"tenantCredentials": []}]
+SECURITY: list[dict[str, list[str]]] = [{"tenantCredentials": []}]
 
 
 # Powertools' OpenAPI models take about 80 ms to import; only the documentation routes need them, so a
