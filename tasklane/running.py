@@ -94,6 +94,12 @@ class TaskRunner:
         """
         if self.send_later is None:
             raise RuntimeError("this runner cannot send a task on its own, so it cannot run bundles")
+        if delivery.attempt > 1:
+            # The bundle came back: its runner died on it. Each task goes on alone, so a task that kills
+            # its runner fails by itself instead of taking its siblings to the dead-letter queue.
+            for message in tasks:
+                self._send_again(message, after_attempt=message.attempt(delivery.attempt) - 1, delay=0)
+            return []
         finals: list[TaskOutcome] = []
         for message in tasks:
             attempt = message.attempt(delivery.attempt)

@@ -216,10 +216,19 @@ def test_a_retry_longer_than_sqs_can_delay_is_waited_out_in_hops() -> None:
 def test_tasks_there_is_no_time_left_to_start_are_sent_on_with_their_attempt_unspent() -> None:
     h = Harness()
     left = iter([60.0, 10.0, 10.0])
-    finals = h.runner.run_bundle(*bundle([0, 1, 2], receive_count=2), time_left=lambda: next(left))
+    finals = h.runner.run_bundle(*bundle([0, 1, 2], attempt_offset=3), time_left=lambda: next(left))
     assert [o.task_id for o in finals] == [task_id_for(0)]
-    assert [(m.task_id, d, m.attempt(1)) for m, d in h.sent_later] == [(task_id_for(1), 0, 2), (task_id_for(2), 0, 2)]
+    assert [(m.task_id, d, m.attempt(1)) for m, d in h.sent_later] == [(task_id_for(1), 0, 4), (task_id_for(2), 0, 4)]
     assert all(m.not_before is None for m, _ in h.sent_later)
+
+
+def test_a_bundle_that_came_back_sends_each_task_on_alone_instead_of_running_them_together() -> None:
+    # Given a bundle received a second time: its runner died on it (one of its tasks may be what killed it)
+    h = Harness()
+    # When it is run again, Then nothing runs; each task goes on alone, the lost receive counted as attempt 1
+    assert h.runner.run_bundle(*bundle([0, 1, 2], receive_count=2)) == []
+    assert h.ran == []
+    assert [(m.task_id, d, m.attempt(1)) for m, d in h.sent_later] == [(task_id_for(i), 0, 2) for i in range(3)]
 
 
 def test_a_bundled_task_with_a_timeout_is_not_started_without_time_for_it() -> None:
