@@ -44,6 +44,7 @@ class Plan:
     repeats: dict[int, int]
     warmup_tasks: dict[str, int]
     request_sizes: dict[str, list[int]]  # by runtime
+    depths: tuple[int, ...]  # queue depths at which the bare SQS loop's receive rate is measured
     celery_request_tasks: int
     http_requests: int
     handler_iterations: int
@@ -51,7 +52,8 @@ class Plan:
     runtimes: list[str] = field(default_factory=lambda: ["lambda", "eks"])
 
     def timeout(self, size: int) -> float:
-        return max(120.0, size / 50)
+        """Seconds a job is given before the bench abandons it: time for 50 tasks/s, within 2 to 10 minutes."""
+        return min(600.0, max(120.0, size / 50))
 
 
 def plan(quick: bool, sizes: str | None, runtimes: str) -> Plan:
@@ -70,6 +72,7 @@ def plan(quick: bool, sizes: str | None, runtimes: str) -> Plan:
         request_sizes={"lambda": [100, 1000] if quick else [100, 1000, 10_000],
                        "eks": [100, 1000] if quick else [100, 1000, 2000]},
         celery_request_tasks=500 if quick else 1000,
+        depths=(1_000, 10_000) if quick else (1_000, 10_000, 100_000),
         http_requests=32 if quick else 320,
         handler_iterations=1000 if quick else 5000,
         coldstart_repeats=3 if quick else 7,
@@ -160,7 +163,7 @@ def run_all(chosen: Plan, wanted: set[str], workdir: Path) -> dict[str, Outcome]
 
     attempt("coldstart", lambda: coldstart.run(chosen.coldstart_repeats))
     in_process = attempt("latency", lambda: latency.run(None, 0, chosen.handler_iterations))
-    ceiling = attempt("sqs_ceiling", lambda: sqs_ceiling.run(gateway(platform()), chosen.reference))
+    ceiling = attempt("sqs_ceiling", lambda: sqs_ceiling.run(gateway(platform()), chosen.reference, chosen.depths))
     celery = attempt("celery", lambda: celery_baseline.run(gateway(platform()), chosen.reference, workdir / "logs"))
     flow = attempt("throughput", lambda: throughput.run(
         platform(), chosen.sizes, chosen.runtimes, chosen.repeats, {s: chosen.timeout(s) for s in chosen.sizes},

@@ -179,9 +179,10 @@ def measure_job(platform: Platform, audit: AuditLog, tasks: int, runtime: str, a
     marker = audit.mark()
     start = time.time()
     job_id = platform.submit(tasks, runtime, f"bench-requests-{runtime}-{tasks}")
-    arn = platform.execution_arn(job_id)
-    while (execution := platform.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        time.sleep(0.1)
+    execution = platform.wait(job_id, timeout=max(120.0, tasks / 10))
+    if execution["status"] == "RUNNING":
+        platform.abandon(job_id)
+        raise Skipped(f"the {tasks:,}-task job on the {runtime} runtime did not end in time")
     time.sleep(SETTLE_SECONDS)
     end = time.time()
     workers_after = worker_counts(counts_dir) if counts_dir else {}
