@@ -163,13 +163,7 @@ def run_all(chosen: Plan, wanted: set[str], workdir: Path) -> dict[str, Outcome]
 
     attempt("coldstart", lambda: coldstart.run(chosen.coldstart_repeats))
     in_process = attempt("latency", lambda: latency.run(None, 0, chosen.handler_iterations))
-    ceiling = attempt("sqs_ceiling", lambda: sqs_ceiling.run(gateway(platform()), chosen.reference, chosen.depths))
-    celery = attempt("celery", lambda: celery_baseline.run(gateway(platform()), chosen.reference, workdir / "logs"))
-    flow = attempt("throughput", lambda: throughput.run(
-        platform(), chosen.sizes, chosen.runtimes, chosen.repeats, {s: chosen.timeout(s) for s in chosen.sizes},
-        chosen.warmup_tasks, workdir))
-    counted = attempt("requests", lambda: requests.run(
-        platform(), chosen.request_sizes, chosen.runtimes, chosen.celery_request_tasks, workdir))
+    # Through the gateway on a fresh platform, before the big jobs fill the emulator.
     if in_process and not in_process.skipped and endpoints is not None:
         typer.echo("== latency (through the API Gateway)")
         try:
@@ -179,6 +173,13 @@ def run_all(chosen: Plan, wanted: set[str], workdir: Path) -> dict[str, Outcome]
             in_process.data["gateway"] = {"failed": repr(failure)[:300]}
             in_process.targets.append(Target("latency through the API Gateway", f"failed: {failure!r}"[:200],
                                              "runs", False))
+    ceiling = attempt("sqs_ceiling", lambda: sqs_ceiling.run(gateway(platform()), chosen.reference, chosen.depths))
+    celery = attempt("celery", lambda: celery_baseline.run(gateway(platform()), chosen.reference, workdir / "logs"))
+    flow = attempt("throughput", lambda: throughput.run(
+        platform(), chosen.sizes, chosen.runtimes, chosen.repeats, {s: chosen.timeout(s) for s in chosen.sizes},
+        chosen.warmup_tasks, workdir))
+    counted = attempt("requests", lambda: requests.run(
+        platform(), chosen.request_sizes, chosen.runtimes, chosen.celery_request_tasks, workdir))
     if flow and not flow.skipped:
         celery_rate = celery.data.get("tasks_per_second") if celery and not celery.skipped else None
         ceiling_rate = ceiling.data.get("messages_per_second") if ceiling and not ceiling.skipped else None

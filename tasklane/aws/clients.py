@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
@@ -31,7 +32,28 @@ def session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+_creating = threading.Lock()
+
+
 @cache
 def client(service: str) -> Any:
-    # count_requests is a no-op unless TASKLANE_REQUEST_COUNTS_DIR is set (the benchmarks set it).
-    return count_requests(session().client(service, config=RETRY_CONFIG))
+    # A session must not build clients on two threads at once; a rare second build is simply dropped.
+    with _creating:
+        # count_requests is a no-op unless TASKLANE_REQUEST_COUNTS_DIR is set (the benchmarks set it).
+        return count_requests(session().client(service, config=RETRY_CONFIG))
+
+
+class _LazyClient:
+    """Stands for client(service) and builds it on first use."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(client(self._service), name)
+
+
+def lazy_client(service: str) -> Any:
+    """A client built when first called: a cold start pays only for the services its request uses
+    (building one loads its service model, 20 to 40 ms each)."""
+    return _LazyClient(service)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tasklane.aws.clients import client
+from tasklane.aws.clients import lazy_client
 from tasklane.models import JobSpec
 
 
 class S3ManifestStore:
     def __init__(self, bucket: str, s3: Any = None) -> None:
         self.bucket = bucket
-        self._s3 = s3 or client("s3")
+        self._s3 = s3 or lazy_client("s3")
 
     @staticmethod
     def key(job_id: str) -> str:

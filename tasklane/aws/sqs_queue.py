@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tasklane.aws.clients import client, parallel
+from tasklane.aws.clients import lazy_client, parallel
 from tasklane.models import TaskBundle, TaskMessage
 
 SQS_BATCH = 10
@@ -57,7 +57,7 @@ class SqsTaskQueue:
     def __init__(self, queue_url: str, sqs: Any = None, *, bundle_size: int = 1) -> None:
         self.queue_url = queue_url
         self.bundle_size = bundle_size
-        self._sqs = sqs or client("sqs")
+        self._sqs = sqs or lazy_client("sqs")
 
     def send(self, messages: list[TaskMessage]) -> None:
         entries = [

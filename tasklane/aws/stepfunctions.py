@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from tasklane.aws.clients import client
+from tasklane.aws.clients import lazy_client
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 class StepFunctionsStarter:
     def __init__(self, state_machine_arn: str, sfn: Any = None) -> None:
         self.state_machine_arn = state_machine_arn
-        self._sfn = sfn or client("stepfunctions")
+        self._sfn = sfn or lazy_client("stepfunctions")
 
     def start(self, name: str, execution_input: dict[str, Any]) -> None:
         try:
@@ -27,7 +27,7 @@ class StepFunctionsStarter:
 
 class StepFunctionsResumer:
     def __init__(self, sfn: Any = None) -> None:
-        self._sfn = sfn or client("stepfunctions")
+        self._sfn = sfn or lazy_client("stepfunctions")
 
     def resume(self, token: str, output: dict[str, Any]) -> None:
         try:
