@@ -1,20 +1,19 @@
 """Dispatching a job's tasks to the task queues, resumable after a crash at any point.
 
 Each chunk of task items is written before its messages are sent, and cursors on the job item record
-both steps, so a retried dispatch neither rewrites a task that may already have run nor skips one. A job that asked for
-max_concurrency gets only its first window sent here (see tasklane/flow.py). A payload too large for a
-queue message is stored beside the manifest and travels by reference.
+both steps, so a retried dispatch neither rewrites a task that may already have run nor skips one. A job
+that asked for max_concurrency gets only its first window sent here (see tasklane/flow.py). A payload too
+large for a queue message is stored beside the manifest and travels by reference.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from typing import Any
 
 from tasklane.errors import JobNotFound
 from tasklane.flow import send_records
-from tasklane.models import Job, Runtime, TaskMessage, TaskRecord, TaskSpec, TaskStatus, task_id_for
+from tasklane.models import JobSpec, Runtime, TaskRecord, TaskSpec, TaskStatus, task_id_for
 from tasklane.ports import JobStore, ManifestStore, TaskQueue
 
 DISPATCH_CHUNK = 1000
@@ -48,15 +47,19 @@ def dispatch_job(
     written, sent = store.dispatch_cursor(job_id)
     total = len(spec.tasks)
 
-    def write_upto(end: int) -> None:
+    def write(records: list[TaskRecord], upto: int) -> None:
+        """Store the task items not written yet; a payload stored by reference goes to S3 first."""
         nonlocal written
-        if end > written:
-            records = [_record(job_id, i, spec.tasks[i], now, manifests) for i in range(written, end)]
-            store.write_tasks(job_id, records, written_upto=end)
-            written = end
+        fresh = [r for r in records if r.index >= written]
+        for record in fresh:
+            if record.payload_ref:
+                manifests.put_payload(job_id, record.task_id, spec.tasks[record.index].payload)
+        if fresh:
+            store.write_tasks(job_id, fresh, written_upto=upto)
+            written = upto
 
     if job.max_concurrency:
-        write_upto(total)
+        write(_records(job_id, spec, written, total, now), total)
         window = store.claim_window(job_id, job.max_concurrency) if sent == 0 else range(0, sent)
         pending = [r for r in store.tasks_between(job_id, window.start, window.stop) if r.status is TaskStatus.PENDING]
         return send_records(pending, job.tenant, True, queues)
@@ -66,14 +69,10 @@ def dispatch_job(
         if start > sent and _stopping(job_id, store):
             break  # a cancel or timeout stops dispatch at once; the stop step cancels what was written
         end = min(total, start + chunk_size)
-        write_upto(end)
-        by_runtime: dict[Runtime, list[TaskMessage]] = defaultdict(list)
-        for index in range(start, end):
-            by_runtime[spec.tasks[index].runtime].append(_message(job, index, spec.tasks[index]))
-        for runtime, messages in by_runtime.items():
-            queues[runtime].send(messages)
+        chunk = _records(job_id, spec, start, end, now)
+        write(chunk, end)
+        count += send_records(chunk, job.tenant, False, queues)
         store.mark_sent(job_id, end)
-        count += end - start
     return count
 
 
@@ -99,22 +98,16 @@ def _stopping(job_id: str, store: JobStore) -> bool:
     return bool(store.stopped_jobs([job_id]))
 
 
-def _record(job_id: str, index: int, task: TaskSpec, now: str, manifests: ManifestStore) -> TaskRecord:
+def _records(job_id: str, spec: JobSpec, start: int, end: int, now: str) -> list[TaskRecord]:
+    return [_record(job_id, index, spec.tasks[index], now) for index in range(start, end)]
+
+
+def _record(job_id: str, index: int, task: TaskSpec, now: str) -> TaskRecord:
     task_id = task_id_for(index)
     large = _too_large(task.payload)
     return TaskRecord(
         job_id=job_id, task_id=task_id, index=index, type=task.type, runtime=task.runtime,
         status=TaskStatus.PENDING, payload={} if large else task.payload,
-        payload_ref=manifests.put_payload(job_id, task_id, task.payload) if large else None,
+        payload_ref=payload_key(job_id, task_id) if large else None,
         max_attempts=task.max_attempts, timeout_seconds=task.timeout_seconds, created_at=now, updated_at=now,
-    )
-
-
-def _message(job: Job, index: int, task: TaskSpec) -> TaskMessage:
-    task_id = task_id_for(index)
-    large = _too_large(task.payload)
-    return TaskMessage(
-        job_id=job.job_id, task_id=task_id, tenant=job.tenant, type=task.type,
-        payload={} if large else task.payload, payload_ref=payload_key(job.job_id, task_id) if large else None,
-        max_attempts=task.max_attempts, timeout_seconds=task.timeout_seconds,
     )
