@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from tasklane.aws.clients import lazy_client, parallel
-from tasklane.models import TaskBundle, TaskMessage
+from tasklane.models import TaskMessage
 
 SQS_BATCH = 10
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
@@ -32,25 +32,28 @@ def _routing(tasks: list[TaskMessage]) -> dict[str, Any]:
 def _bodies(messages: list[TaskMessage], bundle_size: int) -> list[tuple[str, list[TaskMessage]]]:
     """Message bodies with the tasks each carries: tasks of one job, in order, packed up to the limits."""
     bodies: list[tuple[str, list[TaskMessage]]] = []
-    group: list[TaskMessage] = []
+    group: list[tuple[TaskMessage, str]] = []
     size = 0
-
-    def close() -> None:
-        if group:
-            body = group[0].model_dump_json() if len(group) == 1 else TaskBundle(tasks=group).model_dump_json()
-            bodies.append((body, list(group)))
-            group.clear()
-
     for message in messages:
-        length = len(message.model_dump_json())
+        body = message.model_dump_json()
+        length = len(body.encode())  # SQS counts bytes, and a payload may not be ASCII
         full = len(group) >= bundle_size or size + length > BUNDLE_MAX_BYTES
-        if group and (full or message.job_id != group[0].job_id):
-            close()
-            size = 0
-        group.append(message)
+        if group and (full or message.job_id != group[0][0].job_id):
+            bodies.append(_packed(group))
+            group, size = [], 0
+        group.append((message, body))
         size += length + 1
-    close()
+    if group:
+        bodies.append(_packed(group))
     return bodies
+
+
+def _packed(group: list[tuple[TaskMessage, str]]) -> tuple[str, list[TaskMessage]]:
+    tasks = [message for message, _ in group]
+    if len(group) == 1:
+        return group[0][1], tasks
+    # TaskBundle(tasks=tasks).model_dump_json(), from the tasks' JSON already made.
+    return '{"tasks":[' + ",".join(body for _, body in group) + "]}", tasks
 
 
 class SqsTaskQueue:

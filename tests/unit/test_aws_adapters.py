@@ -12,7 +12,7 @@ from fakes import Spy
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_queue import MAX_DELAY_SECONDS, MAX_VISIBILITY_SECONDS, QueueSendFailed, SqsTaskQueue
 from tasklane.aws.stepfunctions import StepFunctionsResumer, StepFunctionsStarter
-from tasklane.models import JobSpec, Runtime, TaskMessage, TaskSpec, tasks_in
+from tasklane.models import JobSpec, Runtime, TaskBundle, TaskMessage, TaskSpec, tasks_in
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
@@ -75,6 +75,24 @@ def test_a_bundle_stays_under_the_message_size_limit(sqs: Any) -> None:
     assert len(received) == 4  # three tasks fit in 200 KiB
     assert max(len(m["Body"].encode()) for m in received) < 256 * 1024
     assert sum(len(tasks_in(m["Body"])) for m in received) == 10
+
+
+def test_a_bundle_is_sized_in_bytes_for_payloads_that_are_not_ascii(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    wide = {"text": "é" * 30_000}  # 30,000 characters, 60,000 bytes
+    messages = [TaskMessage(job_id="j", task_id=f"t{i}", type="echo", payload=wide) for i in range(10)]
+    SqsTaskQueue(url, sqs, bundle_size=10).send(messages)
+    received = _receive_all(sqs, url)
+    assert len(received) == 4  # three tasks fit in 200 KiB
+    assert max(len(m["Body"].encode()) for m in received) < 256 * 1024
+
+
+def test_a_bundle_body_is_the_bundle_models_json(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    messages = [TaskMessage(job_id="j", task_id=f"t{i}", type="echo", payload={"i": i, "s": "ü"}) for i in range(3)]
+    SqsTaskQueue(url, sqs, bundle_size=10).send(messages)
+    (received,) = _receive_all(sqs, url)
+    assert received["Body"] == TaskBundle(tasks=messages).model_dump_json()
 
 
 @pytest.mark.parametrize(("delay", "expected"), [(2.4, 3), (-1, 0), (10**6, MAX_DELAY_SECONDS)])
