@@ -180,10 +180,14 @@ def read_queue_body(body: str) -> TaskBundle | TaskMessage:
     return _QUEUE_BODY.validate_json(body)
 
 
+def tasks_of(body: TaskBundle | TaskMessage) -> list[TaskMessage]:
+    """The tasks one queue message's body carries."""
+    return body.tasks if isinstance(body, TaskBundle) else [body]
+
+
 def tasks_in(body: str) -> list[TaskMessage]:
     """The tasks one queue message carries."""
-    parsed = read_queue_body(body)
-    return parsed.tasks if isinstance(parsed, TaskBundle) else [parsed]
+    return tasks_of(read_queue_body(body))
 
 
 class AttemptRecord(BaseModel):

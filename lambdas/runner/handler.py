@@ -26,7 +26,7 @@ from tasklane.aws.sqs_queue import SqsTaskQueue, short_task_queue
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.execution import TaskOutcome
 from tasklane.flow import release
-from tasklane.models import Runtime, TaskBundle, read_queue_body, tasks_in
+from tasklane.models import Runtime, TaskBundle, TaskMessage, read_queue_body, tasks_of
 from tasklane.ports import TaskQueue
 from tasklane.registry import registry
 from tasklane.running import Delivery, TaskRunner
@@ -58,21 +58,24 @@ def runner() -> TaskRunner:
     return _runner
 
 
-def job_ids(records: list[dict[str, Any]]) -> list[str]:
-    ids: set[str] = set()
+def read_bodies(records: list[dict[str, Any]]) -> dict[str, TaskBundle | TaskMessage | ValidationError]:
+    """Each record's body, read once, by message id: a task, a bundle, or why it is neither."""
+    bodies: dict[str, TaskBundle | TaskMessage | ValidationError] = {}
     for record in records:
         try:
-            ids.update(task.job_id for task in tasks_in(record["body"]))
-        except (ValidationError, KeyError, TypeError):
-            continue  # not a task: the record handler reports it
-    return sorted(ids)
+            bodies[record["messageId"]] = read_queue_body(record["body"])
+        except ValidationError as error:
+            bodies[record["messageId"]] = error
+    return bodies
 
 
 def run_batch(
     records: list[dict[str, Any]], task_runner: TaskRunner, context: LambdaContext | None
 ) -> PartialItemFailureResponse:
     finals: list[TaskOutcome] = []
-    stopping = task_runner.store.stopped_jobs(job_ids(records))
+    bodies = read_bodies(records)
+    readable = [body for body in bodies.values() if not isinstance(body, ValidationError)]
+    stopping = task_runner.store.stopped_jobs(sorted({task.job_id for body in readable for task in tasks_of(body)}))
     time_left = (lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None
 
     def run_record(record: SQSRecord) -> None:
@@ -82,12 +85,11 @@ def run_batch(
             receipt_handle=record.receipt_handle,
             attempt=int(record.attributes.approximate_receive_count),
         )
-        try:
-            body = read_queue_body(record.body)
-        except ValidationError:
+        body = bodies[record.message_id]
+        if isinstance(body, ValidationError):
             # It will never parse: back at once, so its receives run out and SQS dead-letters it soon.
             task_runner.retries.retry_later(record.receipt_handle, 0)
-            raise
+            raise body
         if isinstance(body, TaskBundle):
             finals.extend(task_runner.run_bundle(delivery, body.tasks, stopping_jobs=stopping, time_left=time_left))
             return
