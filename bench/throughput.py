@@ -60,14 +60,14 @@ class Platform:
                                    headers={"content-type": "application/json"})
         return str(created["job_id"])
 
-    def wait(self, job_id: str, timeout: float) -> dict[str, Any]:
+    def wait(self, job_id: str, timeout: float, interval: float = 0.1) -> dict[str, Any]:
         """The job's execution once it ends, or as it is when `timeout` seconds have passed."""
         deadline = time.monotonic() + timeout
         while True:
             execution = self.sfn.describe_execution(executionArn=self.execution_arn(job_id))
             if execution["status"] != "RUNNING" or time.monotonic() >= deadline:
                 return dict(execution)
-            time.sleep(0.1)
+            time.sleep(interval)
 
     def abandon(self, job_id: str) -> None:
         """Stop a job the bench gave up waiting for, so that it does not load the scenarios after it.
@@ -101,13 +101,7 @@ def run_job(platform: Platform, tasks: int, runtime: str, timeout: float,
         started = time.time()
         job_id = platform.submit(tasks, runtime, f"bench-{runtime}-{tasks}")
         submitted = time.time()
-        deadline = time.monotonic() + timeout
-        execution: dict[str, Any] = {"status": "RUNNING"}
-        while time.monotonic() < deadline:
-            execution = platform.sfn.describe_execution(executionArn=platform.execution_arn(job_id))
-            if execution["status"] != "RUNNING":
-                break
-            time.sleep(0.1 if tasks <= 10_000 else 0.5)
+        execution = platform.wait(job_id, timeout, interval=0.1 if tasks <= 10_000 else 0.5)
     job = platform.api.job(job_id)
     run: dict[str, Any] = {
         "runtime": runtime, "tasks": tasks, "job_id": job_id, "submit_seconds": submitted - started,
