@@ -8,23 +8,16 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.constructs.tables import on_demand_table
 
 
 class JobStore(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Jobs",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
+        self.table = on_demand_table(
+            self, "Jobs", config, partition_key="pk", sort_key="sk",
             # Streams feed live status to dashboards.
             stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
-            removal_policy=config.removal_policy,
         )
         # A tenant's jobs, newest first, without scanning the table.
         self.table.add_global_secondary_index(
@@ -33,16 +26,8 @@ class JobStore(Construct):
             sort_key=dynamodb.Attribute(name="gsi1sk", type=dynamodb.AttributeType.STRING),
         )
         # Replays of POSTs with the same Idempotency-Key; Powertools' idempotency layout, expired by TTL.
-        self.idempotency = dynamodb.Table(
-            self,
-            "Idempotency",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute="expiration",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=config.removal_policy,
+        self.idempotency = on_demand_table(
+            self, "Idempotency", config, partition_key="id", time_to_live_attribute="expiration"
         )
         self.manifests = s3.Bucket(
             self,

@@ -26,6 +26,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.python_functions import PythonFunctions
+from stacks.constructs.tables import on_demand_table
 
 STAGE = "live"
 TOKEN_PARAMETER = "token"
@@ -60,17 +61,8 @@ class LiveUpdates(Construct):
         user_pool_clients: list[cognito.IUserPoolClient],
     ) -> None:
         super().__init__(scope, construct_id)
-        self.connections = dynamodb.Table(
-            self,
-            "Connections",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute="expires_at",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=config.removal_policy,
+        self.connections = on_demand_table(
+            self, "Connections", config, partition_key="pk", sort_key="sk", time_to_live_attribute="expires_at"
         )
 
         self.authorizer_function = functions.tenant_authorizer(
