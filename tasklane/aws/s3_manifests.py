@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from tasklane.aws.clients import lazy_client
+from tasklane.dispatch import payload_key
 from tasklane.models import JobSpec
 
 
@@ -48,7 +49,7 @@ class S3ManifestStore:
             return None
 
     def put_payload(self, job_id: str, task_id: str, payload: dict[str, Any]) -> str:
-        key = f"payloads/{job_id}/{task_id}.json"
+        key = payload_key(job_id, task_id)
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(payload).encode())
         return key
 

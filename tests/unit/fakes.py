@@ -17,6 +17,7 @@ from typing import Any
 from tasklane.auth import ApiKeyRecord, Unauthorized
 from tasklane.clock import now_iso
 from tasklane.dead_letters import UNROUTED_TENANT, DeadLetter, fingerprint
+from tasklane.dispatch import payload_key
 from tasklane.errors import InvalidRequest
 from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import (
@@ -65,7 +66,7 @@ class InMemoryManifests:
         return self.uploads.get((tenant, upload_id))
 
     def put_payload(self, job_id: str, task_id: str, payload: dict[str, Any]) -> str:
-        ref = f"payloads/{job_id}/{task_id}.json"
+        ref = payload_key(job_id, task_id)
         self.log.calls.append(("manifests.put_payload", ref))
         self.payloads[ref] = json.loads(json.dumps(payload))
         return ref
