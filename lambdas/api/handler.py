@@ -332,7 +332,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     refused = refuse_non_json(event)
     if refused is not None:
         return refused
-    idempotency.config.register_lambda_context(context)
+    idempotency.register_lambda_context(context)
     if event.get("resource") == DOCS_PATH or event.get("path") == DOCS_PATH:
         enable_docs()
     return app.resolve(event, context)
