@@ -97,6 +97,9 @@ class _Manifests:
     def put(self, job_id: str, spec: Any) -> None:
         self.last = (job_id, spec)
 
+    def put_json(self, job_id: str, manifest: bytes) -> None:
+        self.last = (job_id, manifest)
+
 
 class _Workflow:
     def start(self, job_id: str, execution_input: dict[str, Any]) -> None:

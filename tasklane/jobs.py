@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from pydantic_core import to_json
 
 from tasklane.clock import now_iso
 from tasklane.errors import InvalidJob, InvalidRequest, JobNotFound
@@ -37,17 +39,11 @@ class JobServices:
     new_job_id: Callable[[], str] = lambda: uuid.uuid4().hex
 
 
-def build_spec(
-    name: str,
-    tasks: Sequence[RequestedTask],
-    registry: TaskRegistry,
-    metadata: dict[str, Any] | None = None,
-    tolerated_failure_percentage: float = 0.0,
-    max_concurrency: int | None = None,
-    timeout_seconds: int | None = None,
-) -> JobSpec:
-    """Resolve each task against the registry; an unknown type names the task and the known types."""
-    resolved = []
+def _resolved(
+    tasks: Sequence[RequestedTask], registry: TaskRegistry
+) -> Iterator[tuple[RequestedTask, Runtime, int]]:
+    """Each task with its runtime and max_attempts resolved against the registry; an unknown type names the
+    task and the known types."""
     for index, task in enumerate(tasks):
         task_type = registry.get(task.type)
         if task_type is None:
@@ -60,29 +56,102 @@ def build_spec(
                 f"tasks[{index}].timeout_seconds: a task on the lambda runtime runs at most "
                 f"{LAMBDA_TASK_MAX_SECONDS} s (the runner's own timeout is 120 s); give longer tasks runtime eks"
             )
-        resolved.append(
-            TaskSpec(
-                type=task.type,
-                payload=task.payload,
-                runtime=runtime,
-                max_attempts=task.max_attempts or task_type.max_attempts,
-                timeout_seconds=task.timeout_seconds,
-            )
+        yield task, runtime, task.max_attempts or task_type.max_attempts
+
+
+def build_spec(
+    name: str,
+    tasks: Sequence[RequestedTask],
+    registry: TaskRegistry,
+    metadata: dict[str, Any] | None = None,
+    tolerated_failure_percentage: float = 0.0,
+    max_concurrency: int | None = None,
+    timeout_seconds: int | None = None,
+) -> JobSpec:
+    """The job as a JobSpec, each task resolved against the registry."""
+    resolved = [
+        TaskSpec(
+            type=task.type, payload=task.payload, runtime=runtime, max_attempts=max_attempts,
+            timeout_seconds=task.timeout_seconds,
         )
+        for task, runtime, max_attempts in _resolved(tasks, registry)
+    ]
     return JobSpec(
         name=name, tasks=resolved, metadata=metadata or {}, tolerated_failure_percentage=tolerated_failure_percentage,
         max_concurrency=max_concurrency, timeout_seconds=timeout_seconds,
     )
 
 
-def submit_job(spec: JobSpec, tenant: str, services: JobServices) -> Job:
+@dataclass(frozen=True)
+class JobManifest:
+    """A resolved job ready to store: its manifest already serialized, byte for byte as JobSpec's JSON.
+
+    A large job is serialized task by task from the validated request rather than through a JobSpec, which
+    would hold a second model and a copy of the payload for every task (100,000 tasks: over 100 MB).
+    """
+
+    name: str
+    total: int
+    metadata: dict[str, Any]
+    tolerated_failure_percentage: float
+    max_concurrency: int | None
+    timeout_seconds: int | None
+    body: bytes
+
+
+_TASKS_KEY = b'"tasks":[]'
+
+
+def build_manifest(
+    name: str,
+    tasks: Sequence[RequestedTask],
+    registry: TaskRegistry,
+    metadata: dict[str, Any] | None = None,
+    tolerated_failure_percentage: float = 0.0,
+    max_concurrency: int | None = None,
+    timeout_seconds: int | None = None,
+) -> JobManifest:
+    """What build_spec resolves, with the same errors, as the JSON JobSpec.model_dump_json() would write."""
+    # The job's own fields come from a JobSpec without tasks, so they are validated and written as before;
+    # the tasks are spliced into its empty list (the first '"tasks":[]' is the key: a quote inside the
+    # name would be escaped).
+    empty = JobSpec(
+        name=name, tasks=[], metadata=metadata or {}, tolerated_failure_percentage=tolerated_failure_percentage,
+        max_concurrency=max_concurrency, timeout_seconds=timeout_seconds,
+    )
+    head, tail = empty.model_dump_json().encode().split(_TASKS_KEY, 1)
+    body = bytearray(head + b'"tasks":[')
+    separator = b""
+    for task, runtime, max_attempts in _resolved(tasks, registry):
+        body += separator
+        separator = b","
+        # TaskSpec's fields in its order; inf and nan as null, as model_dump_json writes them.
+        body += to_json(
+            {"type": task.type, "payload": task.payload, "runtime": runtime.value, "max_attempts": max_attempts,
+             "timeout_seconds": task.timeout_seconds},
+            inf_nan_mode="null",
+        )
+    body += b"]" + tail
+    return JobManifest(
+        name=empty.name, total=len(tasks), metadata=empty.metadata,
+        tolerated_failure_percentage=empty.tolerated_failure_percentage, max_concurrency=empty.max_concurrency,
+        timeout_seconds=empty.timeout_seconds, body=bytes(body),
+    )
+
+
+def submit_job(spec: JobSpec | JobManifest, tenant: str, services: JobServices) -> Job:
     """Store the manifest, then the job, then start its workflow, so no reader ever sees half a job."""
     job_id = services.new_job_id()
     now = now_iso()
-    services.manifests.put(job_id, spec)
+    if isinstance(spec, JobManifest):
+        services.manifests.put_json(job_id, spec.body)
+        total = spec.total
+    else:
+        services.manifests.put(job_id, spec)
+        total = len(spec.tasks)
     job = Job(
         job_id=job_id, tenant=tenant, name=spec.name, status=JobStatus.PENDING, created_at=now, updated_at=now,
-        total=len(spec.tasks), remaining=len(spec.tasks),
+        total=total, remaining=total,
         tolerated_failure_percentage=spec.tolerated_failure_percentage, metadata=spec.metadata,
         max_concurrency=spec.max_concurrency, timeout_seconds=spec.timeout_seconds,
     )

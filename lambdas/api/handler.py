@@ -150,9 +150,9 @@ def json_response(status: int, body: BaseModel | dict[str, Any]) -> Response[Any
 
 def replayable(route: str, key: str | None, action: idempotency.Action) -> tuple[int, dict[str, Any]]:
     """Run a POST at most once per Idempotency-Key (when one is sent)."""
-    body = (app.current_event.body or "").encode()
     if key is None:
         return action()
+    body = (app.current_event.body or "").encode()
     return idempotency.once(settings().idempotency_table_name, caller().tenant, route, key, body, action)
 
 
@@ -176,11 +176,11 @@ def submit_job(job: Annotated[JobSubmission, Body()], idempotency_key: IDEMPOTEN
     def create() -> tuple[int, dict[str, Any]]:
         spec_in = _uploaded(who, job) if isinstance(job, ManifestJobIn) else job
         found = services()
-        spec = jobs.build_spec(
+        manifest = jobs.build_manifest(
             spec_in.name, spec_in.tasks, found.registry, spec_in.metadata, spec_in.tolerated_failure_percentage,
             spec_in.max_concurrency, spec_in.timeout_seconds,
         )
-        created = jobs.submit_job(spec, who.tenant, found)
+        created = jobs.submit_job(manifest, who.tenant, found)
         return 201, JobCreated(job_id=created.job_id, status=created.status).model_dump(mode="json")
 
     status, body = replayable("POST /jobs", idempotency_key, create)

@@ -20,10 +20,10 @@ class S3ManifestStore:
         return f"manifests/{job_id}.json"
 
     def put(self, job_id: str, spec: JobSpec) -> None:
-        self._s3.put_object(
-            Bucket=self.bucket, Key=self.key(job_id), Body=spec.model_dump_json().encode(),
-            ContentType="application/json",
-        )
+        self.put_json(job_id, spec.model_dump_json().encode())
+
+    def put_json(self, job_id: str, manifest: bytes) -> None:
+        self._s3.put_object(Bucket=self.bucket, Key=self.key(job_id), Body=manifest, ContentType="application/json")
 
     def get(self, job_id: str) -> JobSpec:
         body = self._s3.get_object(Bucket=self.bucket, Key=self.key(job_id))["Body"].read()

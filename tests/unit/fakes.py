@@ -56,6 +56,9 @@ class InMemoryManifests:
         self.log.calls.append(("manifests.put", job_id))
         self.specs[job_id] = spec
 
+    def put_json(self, job_id: str, manifest: bytes) -> None:
+        self.put(job_id, JobSpec.model_validate_json(manifest))
+
     def get(self, job_id: str) -> JobSpec:
         return self.specs[job_id]
 

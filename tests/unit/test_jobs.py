@@ -133,3 +133,43 @@ def test_finalize_does_not_overwrite_a_final_status() -> None:
 def test_finalize_unknown_job_raises() -> None:
     with pytest.raises(JobNotFound):
         jobs.finalize_job("nope", InMemoryJobStore())
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        [Requested("echo", {"i": 1}), Requested("sleep", runtime=Runtime.LAMBDA, max_attempts=2, timeout_seconds=9)],
+        [Requested("hash", {"é": "ü\u2028\x00", "n": [1, 2.5, None, True, {"x": 10**30}], "f": float("nan")})],
+        [Requested("echo", {"tasks": []}, runtime=Runtime.EKS, timeout_seconds=1000)],
+    ],
+)
+def test_the_manifest_is_written_byte_for_byte_as_the_spec_would_be(requested: list[Requested]) -> None:
+    fields: dict[str, Any] = {"metadata": {"tasks": [], "k": "v"}, "tolerated_failure_percentage": 5,
+                              "max_concurrency": 10, "timeout_seconds": 60}
+    name = 'a "tasks":[] name'
+    spec = jobs.build_spec(name, requested, registry, **fields)
+    manifest = jobs.build_manifest(name, requested, registry, **fields)
+    assert manifest.body == spec.model_dump_json().encode()
+    assert (manifest.name, manifest.total, manifest.metadata, manifest.tolerated_failure_percentage) == (
+        spec.name, len(spec.tasks), spec.metadata, spec.tolerated_failure_percentage)
+
+
+def test_the_manifest_refuses_what_the_spec_refuses() -> None:
+    for requested in ([Requested("echo"), Requested("teleport")], [Requested("echo", timeout_seconds=101)]):
+        with pytest.raises(InvalidJob) as from_spec:
+            jobs.build_spec("j", requested, registry)
+        with pytest.raises(InvalidJob) as from_manifest:
+            jobs.build_manifest("j", requested, registry)
+        assert str(from_manifest.value) == str(from_spec.value)
+
+
+def test_submitting_a_manifest_stores_it_then_the_job_then_starts_the_workflow() -> None:
+    log = CallLog()
+    found = services(log)
+    manifest = jobs.build_manifest("nightly", [Requested("echo"), Requested("hash")], registry, {"k": "v"}, 5.0)
+
+    job = jobs.submit_job(manifest, "acme", found)
+
+    assert log.calls == [("manifests.put", "job-a"), ("store.create_job", "job-a"), ("workflow.start", "job-a")]
+    assert found.manifests.get("job-a") == JobSpec.model_validate_json(manifest.body)  # type: ignore[attr-defined]
+    assert (job.total, job.remaining, job.tolerated_failure_percentage, job.metadata) == (2, 2, 5.0, {"k": "v"})
