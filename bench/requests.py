@@ -29,7 +29,7 @@ import httpx
 from bench.common import BENCH_AGENT, LOCAL, Outcome, Skipped, Target, aws_client, gateway
 from bench.cost import dynamodb_units
 from bench.throughput import LongTaskWorkers, Platform
-from tasklane.aws.sqs_queue import SHORT_TASK_BUNDLE
+from tasklane.aws.sqs_queue import TASK_BUNDLE
 
 SETTLE_SECONDS = 1.0  # deletes and the last commits land just after the execution ends
 EMULATOR_LOG = LOCAL / "logs" / "ministack.log"
@@ -200,8 +200,8 @@ def measure_job(platform: Platform, audit: AuditLog, tasks: int, runtime: str, a
     transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
     modelled: dict[str, float] = {"apigateway:POST /jobs": api_calls_per_job}
     batches = invocations.read() if runtime == "lambda" else []
-    # Each invocation takes up to 10 messages of up to SHORT_TASK_BUNDLE tasks.
-    runner_invocations = len(batches) if batches is not None else math.ceil(tasks / (10 * SHORT_TASK_BUNDLE))
+    # Each invocation takes up to 10 messages of up to TASK_BUNDLE tasks.
+    runner_invocations = len(batches) if batches is not None else math.ceil(tasks / (10 * TASK_BUNDLE))
     if runtime == "lambda":
         modelled["sqs:ReceiveMessage (event source mapping)"] = runner_invocations
         modelled["sqs:DeleteMessageBatch (event source mapping)"] = runner_invocations

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from tasklane.claims import TaskClaim
 from tasklane.completion import record_outcomes
 from tasklane.execution import OutcomeKind, TaskOutcome, run_attempt
 from tasklane.models import TaskMessage
@@ -56,18 +57,20 @@ class TaskRunner:
         self,
         delivery: Delivery,
         *,
-        claim: bool = False,
+        claim: TaskClaim | None = None,
         context: TaskContext | None = None,
         stopping_jobs: frozenset[str] | set[str] = frozenset(),
+        message: TaskMessage | None = None,
     ) -> TaskOutcome | None:
         """Run one delivery of one task; returns its final outcome to commit, or None when there is nothing to record.
 
         A message that is not a task raises (pydantic's ValidationError), so SQS redelivers it until its
-        queue's redrive policy moves it to the dead-letter queue. `claim` marks the task RUNNING first, for
-        long tasks whose progress is worth showing; the claim also fails once the job is stopping. Tasks of
-        `stopping_jobs` are not started at all: their job's stop step cancels them.
+        queue's redrive policy moves it to the dead-letter queue. A `claim` marks the task RUNNING, for long
+        tasks whose progress is worth showing; an eager claim is taken first, and fails once the job is
+        stopping. Tasks of `stopping_jobs` are not started at all: their job's stop step cancels them.
+        `message` is the delivery's body when the caller has read it already.
         """
-        message = TaskMessage.model_validate_json(delivery.body)
+        message = message or TaskMessage.model_validate_json(delivery.body)
         attempt = message.attempt(delivery.attempt)
         if self._not_due(message, attempt):
             return None
@@ -95,26 +98,51 @@ class TaskRunner:
         if self.send_later is None:
             raise RuntimeError("this runner cannot send a task on its own, so it cannot run bundles")
         if delivery.attempt > 1:
-            # The bundle came back: its runner died on it. Each task goes on alone, so a task that kills
-            # its runner fails by itself instead of taking its siblings to the dead-letter queue.
-            for message in tasks:
-                self._send_again(message, after_attempt=message.attempt(delivery.attempt) - 1, delay=0)
+            self.split(delivery, tasks)
             return []
         finals: list[TaskOutcome] = []
         for message in tasks:
-            attempt = message.attempt(delivery.attempt)
             if time_left is not None and time_left() < HANDBACK_RESERVE_SECONDS + (message.timeout_seconds or 0):
-                self._send_again(message, after_attempt=attempt - 1, delay=0)
+                self.send_on(delivery, message)
                 continue
-            outcome = self._attempt(message, attempt, claim=False, context=None, stopping_jobs=stopping_jobs)
-            if outcome is None:
+            try:
+                outcome = self.run_bundled(delivery, message, stopping_jobs=stopping_jobs)
+            except RetryScheduled:
                 continue
-            if outcome.kind is OutcomeKind.RETRY:
-                if self.commit([outcome]).applied:
-                    self._send_again(message, after_attempt=attempt, delay=outcome.retry_delay_seconds)
-                continue
-            finals.append(outcome)
+            if outcome is not None:
+                finals.append(outcome)
         return finals
+
+    def run_bundled(
+        self,
+        delivery: Delivery,
+        message: TaskMessage,
+        *,
+        claim: TaskClaim | None = None,
+        context: TaskContext | None = None,
+        stopping_jobs: frozenset[str] | set[str] = frozenset(),
+    ) -> TaskOutcome | None:
+        """Run one task of a bundled delivery: as `run`, but a retry leaves the bundle as a message of its own."""
+        attempt = message.attempt(delivery.attempt)
+        outcome = self._attempt(message, attempt, claim=claim, context=context, stopping_jobs=stopping_jobs)
+        if outcome is not None and outcome.kind is OutcomeKind.RETRY:
+            if self.commit([outcome]).applied:
+                self._send_again(message, after_attempt=attempt, delay=outcome.retry_delay_seconds)
+                raise RetryScheduled(outcome.error)
+            return None
+        return outcome
+
+    def split(self, delivery: Delivery, tasks: list[TaskMessage]) -> None:
+        """A bundle that came back (its runner died on it) goes on as one message per task.
+
+        So a task that kills its runner fails by itself instead of taking its siblings to the dead-letter queue.
+        """
+        for message in tasks:
+            self._send_again(message, after_attempt=message.attempt(delivery.attempt) - 1, delay=0)
+
+    def send_on(self, delivery: Delivery, message: TaskMessage) -> None:
+        """Send a bundled task that was not started as a message of its own, its attempt unspent."""
+        self._send_again(message, after_attempt=message.attempt(delivery.attempt) - 1, delay=0)
 
     def commit(self, outcomes: Iterable[TaskOutcome]) -> CommitResult:
         """Commit final outcomes; each ended task of a windowed job lets its job's next task be sent."""
@@ -130,20 +158,24 @@ class TaskRunner:
         message: TaskMessage,
         attempt: int,
         *,
-        claim: bool,
+        claim: TaskClaim | None,
         context: TaskContext | None,
         stopping_jobs: frozenset[str] | set[str],
     ) -> TaskOutcome | None:
         if message.job_id in stopping_jobs:
             return None
-        if claim and not self.store.mark_running(message, attempt):
+        if claim is not None and claim.eager and not claim.take():
+            claim.close()
             return None  # already final, held by a newer attempt, or its job is stopping
         if message.payload_ref:
             if self.load_payload is None:
                 raise RuntimeError("a task's payload is stored by reference, but this runner cannot load it")
             message = message.model_copy(update={"payload": self.load_payload(message.payload_ref)})
-        outcome = run_attempt(message, attempt, self.registry, context)
-        return replace(outcome, from_running=claim, windowed=message.windowed)
+        try:
+            outcome = run_attempt(message, attempt, self.registry, context)
+        finally:
+            claimed = claim.close() if claim is not None else False
+        return replace(outcome, from_running=claimed, windowed=message.windowed)
 
     def _not_due(self, message: TaskMessage, attempt: int) -> bool:
         """True when the task came before its not_before and was sent on for the rest of its wait."""
@@ -157,7 +189,8 @@ class TaskRunner:
 
     def _send_again(self, message: TaskMessage, *, after_attempt: int, delay: float) -> None:
         """Send the task on its own; its next receive is attempt `after_attempt + 1`."""
-        assert self.send_later is not None
+        if self.send_later is None:
+            raise RuntimeError("this runner cannot send a task on its own, so it cannot run bundles")
         update = {
             "earlier_receives": after_attempt - message.attempt_offset,
             "not_before": self.clock() + delay if delay > 0 else None,

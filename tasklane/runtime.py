@@ -5,7 +5,7 @@ from __future__ import annotations
 from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
-from tasklane.aws.sqs_queue import SqsTaskQueue, short_task_queue
+from tasklane.aws.sqs_queue import task_queue
 from tasklane.aws.stepfunctions import StepFunctionsStarter
 from tasklane.jobs import JobServices
 from tasklane.models import Runtime
@@ -25,6 +25,6 @@ def job_services(settings: ApiSettings) -> JobServices:
 
 def task_queues(settings: OrchestratorSettings) -> dict[Runtime, TaskQueue]:
     return {
-        Runtime.LAMBDA: short_task_queue(settings.short_queue_url),
-        Runtime.EKS: SqsTaskQueue(settings.long_queue_url),
+        Runtime.LAMBDA: task_queue(settings.short_queue_url),
+        Runtime.EKS: task_queue(settings.long_queue_url),
     }

@@ -16,7 +16,7 @@ from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task t
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_consumer import SqsConsumer
-from tasklane.aws.sqs_queue import SqsTaskQueue, short_task_queue
+from tasklane.aws.sqs_queue import task_queue
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.flow import release
 from tasklane.models import Runtime
@@ -65,10 +65,10 @@ def build_worker(settings: WorkerSettings) -> tuple[Worker, Metrics]:
     heartbeat = Heartbeat(
         consumer, visibility_seconds=settings.worker_visibility_seconds, interval_seconds=settings.heartbeat_seconds
     )
-    long_queue = SqsTaskQueue(settings.long_queue_url)
+    long_queue = task_queue(settings.long_queue_url)
     queues: dict[Runtime, TaskQueue] = {Runtime.EKS: long_queue}
     if settings.short_queue_url:
-        queues[Runtime.LAMBDA] = short_task_queue(settings.short_queue_url)
+        queues[Runtime.LAMBDA] = task_queue(settings.short_queue_url)
     manifests = S3ManifestStore(settings.manifest_bucket) if settings.manifest_bucket else None
     runner = TaskRunner(
         store=store,
@@ -77,6 +77,7 @@ def build_worker(settings: WorkerSettings) -> tuple[Worker, Metrics]:
         registry=registry,
         load_payload=manifests.get_payload if manifests else None,
         release=partial(release, store=store, queues=queues) if settings.short_queue_url else None,
+        send_later=long_queue.send_later,
     )
     metrics = Metrics()
     worker = Worker(

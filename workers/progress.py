@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tasklane.claims import TaskClaim
 from tasklane.models import TaskMessage
 from tasklane.registry import TaskContext
 
@@ -61,8 +62,10 @@ class ProgressReporter:
         *,
         clock: Callable[[], float] = time.monotonic,
         min_interval_seconds: float = MIN_REPORT_INTERVAL_SECONDS,
+        claim: TaskClaim | None = None,
     ) -> None:
         self._store = store
+        self._claim = claim
         self._message = message
         self._attempt = attempt
         self._cancel = cancel_event
@@ -79,7 +82,9 @@ class ProgressReporter:
         self._last = now
         job_id, task_id = self._message.job_id, self._message.task_id
         try:
-            owned = self._store.record_progress(job_id, task_id, self._attempt, progress, message)
+            # A task that reports progress is worth showing RUNNING: the first report claims it.
+            owned = self._claim is None or self._claim.take()
+            owned = owned and self._store.record_progress(job_id, task_id, self._attempt, progress, message)
         except Exception:
             # Progress is advisory: a failed write must not fail the task it describes.
             log.warning("could not record progress", exc_info=True, extra={"job_id": job_id, "task_id": task_id})
@@ -99,9 +104,12 @@ def task_context(
     attempt: int,
     clock: Callable[[], float] = time.monotonic,
     min_interval_seconds: float = MIN_REPORT_INTERVAL_SECONDS,
+    claim: TaskClaim | None = None,
 ) -> WorkerTaskContext:
     cancel = threading.Event()
-    reporter = ProgressReporter(store, message, attempt, cancel, clock=clock, min_interval_seconds=min_interval_seconds)
+    reporter = ProgressReporter(
+        store, message, attempt, cancel, clock=clock, min_interval_seconds=min_interval_seconds, claim=claim
+    )
     return WorkerTaskContext(
         job_id=message.job_id,
         task_id=message.task_id,

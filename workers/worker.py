@@ -1,14 +1,20 @@
-"""The long-task worker loop: poll, run with bounded concurrency, heartbeat, commit, acknowledge, drain.
+"""The long-task worker loop: poll, run with bounded concurrency, heartbeat, claim, commit, acknowledge, drain.
 
 All queue and task state belongs to the loop's thread. Only blocking work is handed out: the long poll
-to one poller thread (so a 20 s wait never delays a commit, a heartbeat or a shutdown) and tasks to a
-pool of `concurrency` threads. The loop wakes when either finishes, or every `tick_seconds`.
+(with reading the bodies and finding the jobs asked to stop) to one poller thread, so a 20 s wait never
+delays a commit, a heartbeat or a shutdown, and tasks to a pool of `concurrency` threads. The loop wakes
+when either finishes, or every `tick_seconds`.
 
-Acknowledgement rules: a message is deleted once its final outcome is committed, and also when there
-is nothing to record (a duplicate delivery, a stale outcome, an abandoned attempt). A retry keeps its
-message, hidden by the runner for the backoff delay. A body that is not a task, or an attempt that
-failed for the worker's own reasons, is left alone: SQS redelivers it after the visibility timeout and
-its redrive policy dead-letters it in the end.
+A message carries one task or a bundle of them. Acknowledgement rules: a message is deleted once every
+task it carries is accounted for: its final outcome committed, nothing to record (a duplicate delivery,
+a stale outcome, an abandoned attempt), or sent on as a message of its own (a bundled task's retry, or
+one that waited too long for a free slot). A single task's retry keeps its message, hidden by the runner
+for the backoff delay. A body that is not a task, or an attempt that failed for the worker's own
+reasons, leaves its message alone: SQS redelivers it after the visibility timeout (a bundle then comes
+apart into single tasks) and its redrive policy dead-letters it in the end.
+
+A first attempt is claimed RUNNING only once it reports progress or runs past `claim_after_seconds`
+(tasklane/claims.py): most tasks end sooner, and skip the claim's two requests.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from tasklane.backoff import Backoff
+from tasklane.claims import TaskClaim
 from tasklane.consumer import QueueConsumer
 from tasklane.execution import OutcomeKind, TaskOutcome
-from tasklane.models import TaskMessage
+from tasklane.models import TaskBundle, TaskMessage, read_queue_body, tasks_of
 from tasklane.running import Delivery, RetryScheduled, TaskRunner
 from workers.heartbeat import Heartbeat
 from workers.metrics import Counter, Metrics
@@ -57,29 +64,63 @@ class WorkerOptions:
     tick_seconds: float = 0.25
     liveness_seconds: float = 60.0  # /healthz fails when the loop has not ticked for this long
     progress_interval_seconds: float = 1.0  # progress reports closer together are dropped
+    claim_after_seconds: float = 1.0  # a first attempt still running this long is claimed RUNNING
+    handoff_seconds: float = 2.0  # a bundled task waiting this long for a slot is sent on for any worker
 
 
 class _End(StrEnum):
-    COMMIT = "commit"  # a final outcome to commit, then delete
-    NOTHING = "nothing"  # duplicate or stale: delete
-    ABANDONED = "abandoned"  # the attempt stopped on TaskCancelled: delete
-    RETRY = "retry"  # the runner hid the message for the backoff delay: keep
-    INVALID = "invalid"  # not a task: keep, for the redrive policy
+    COMMIT = "commit"  # a final outcome to commit, then acknowledge
+    NOTHING = "nothing"  # duplicate or stale: acknowledge
+    ABANDONED = "abandoned"  # the attempt stopped on TaskCancelled: acknowledge
+    SENT_ON = "sent_on"  # a bundled task left its bundle as a message of its own (a retry): acknowledge
+    RETRY = "retry"  # a single task's message is hidden for the backoff delay: keep
     ERROR = "error"  # the worker could not run it: keep, SQS redelivers it
+
+
+@dataclass(eq=False)
+class _Held:
+    """One received message, held (and kept hidden) until every task it carries is accounted for."""
+
+    delivery: Delivery
+    open: int
+    bundled: bool
+    stopping_jobs: frozenset[str]  # of its tasks' jobs, those asked to stop when it was received
+    keep: bool = False  # a task was not accounted for: the message is left for redelivery
+
+
+@dataclass(eq=False)
+class _Unit:
+    """One task of a held message, waiting for a slot or running."""
+
+    held: _Held
+    message: TaskMessage
+    queued_at: float
+    claim: TaskClaim | None = None
+    context: WorkerTaskContext | None = None
+    started_at: float = 0.0
 
 
 @dataclass(frozen=True)
 class _Finished:
-    delivery: Delivery
+    unit: _Unit
     end: _End
     outcome: TaskOutcome | None = None
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One received message's body: a task, a bundle, or why it is neither."""
+
+    delivery: Delivery
+    body: TaskBundle | TaskMessage | ValidationError
 
 
 @dataclass(frozen=True)
 class _Received:
     started_at: float
     seconds: float
-    deliveries: list[Delivery]
+    messages: list[_Read]
+    stopping_jobs: frozenset[str]
 
 
 class Worker:
@@ -104,8 +145,8 @@ class Worker:
         self._clock = clock
         self._pool = pool or ThreadPoolExecutor(options.concurrency, thread_name_prefix="task")
         self._poller = ThreadPoolExecutor(1, thread_name_prefix="poller")
-        self._pending: deque[Delivery] = deque()
-        self._running: dict[Future[_Finished], Delivery] = {}
+        self._pending: deque[_Unit] = deque()
+        self._running: dict[Future[_Finished], _Unit] = {}
         self._poll: Future[_Received] | None = None
         self._poll_failures = 0
         self._next_poll_at = 0.0
@@ -139,7 +180,7 @@ class Worker:
                 self._step(polling=True)
             return self._drain()
         except BaseException:
-            self._hand_back([*self._pending, *self._running.values()])
+            self._hand_back(_messages_of([*self._pending, *self._running.values()]))
             raise
         finally:
             self._ready = False
@@ -148,8 +189,7 @@ class Worker:
 
     def _drain(self) -> ExitCode:
         log.info("draining", extra={"running": len(self._running), "unstarted": len(self._pending)})
-        self._hand_back(self._pending)
-        self._pending.clear()
+        self._give_up_pending()
         deadline = self._clock() + self._options.drain_seconds
         # An outstanding long poll is waited for too (at most its wait time), so that what it brings
         # back is handed back at once instead of staying hidden for a whole visibility timeout.
@@ -159,7 +199,7 @@ class Worker:
             log.info("drained")
             return ExitCode.FORCED if self._forced else ExitCode.DRAINED
         # The process is about to end these threads: let another worker start their tasks now.
-        self._hand_back(self._running.values())
+        self._hand_back(_messages_of(self._running.values()))
         code = ExitCode.FORCED if self._forced else ExitCode.DEADLINE
         log.warning("exiting with tasks still running", extra={"running": len(self._running), "code": int(code)})
         return code
@@ -169,8 +209,10 @@ class Worker:
         self._reap()
         self._collect_poll()
         if polling:
+            self._hand_off_waiting()
             self._start_pending()
             self._maybe_poll()
+        self._claim_overdue()
         self._heartbeat.beat()
         self._metrics.set_in_flight(len(self._running))
         self._wait()
@@ -197,13 +239,24 @@ class Worker:
         self._poll = self._poller.submit(self._receive, min(SQS_MAX_MESSAGES, room))
 
     def _receive(self, max_messages: int) -> _Received:
+        """On the poller thread: receive, read each body once, and ask which of their jobs are stopping."""
         started = self._clock()
         deliveries = self._consumer.receive(
             max_messages,
             wait_seconds=self._options.poll_wait_seconds,
             visibility_seconds=self._options.visibility_seconds,
         )
-        return _Received(started, self._clock() - started, deliveries)
+        seconds = self._clock() - started
+        messages = [_Read(delivery, _read(delivery.body)) for delivery in deliveries]
+        readable = [m.body for m in messages if not isinstance(m.body, ValidationError)]
+        job_ids = sorted({task.job_id for body in readable for task in tasks_of(body)})
+        try:
+            stopping = frozenset(self._runner.store.stopped_jobs(job_ids)) if job_ids else frozenset()
+        except Exception:
+            # Not knowing costs little: a stopping job's task is then refused at its claim or its commit.
+            log.warning("could not read which jobs are stopping", exc_info=True)
+            stopping = frozenset()
+        return _Received(started, seconds, messages, stopping)
 
     def _collect_poll(self) -> None:
         if self._poll is None or not self._poll.done():
@@ -220,12 +273,31 @@ class Worker:
         self._poll_failures = 0
         self._metrics.observe_poll(received.seconds)
         if self._stopping:
-            self._hand_back(received.deliveries)
+            self._hand_back([m.delivery for m in received.messages])
             return
-        for delivery in received.deliveries:
+        now = self._clock()
+        for read in received.messages:
+            delivery, body = read.delivery, read.body
+            if isinstance(body, ValidationError):
+                self._left_for_redrive(delivery, str(body.errors()[:3]))
+                continue
+            if isinstance(body, TaskBundle) and delivery.attempt > 1:
+                self._split(delivery, body.tasks)
+                continue
+            tasks = tasks_of(body)
+            held = _Held(delivery, len(tasks), isinstance(body, TaskBundle), received.stopping_jobs)
             # The visibility timer started after the request did: counting from then is conservative.
             self._heartbeat.track(delivery.receipt_handle, received.started_at)
-            self._pending.append(delivery)
+            self._pending.extend(_Unit(held, message, now) for message in tasks)
+
+    def _split(self, delivery: Delivery, tasks: list[TaskMessage]) -> None:
+        """A bundle that came back: its worker died on it. Its tasks go on alone, then it is deleted."""
+        try:
+            self._runner.split(delivery, tasks)
+        except Exception:
+            log.exception("could not split a bundle that came back; it returns after its visibility timeout")
+            return
+        self._delete([delivery])
 
     def _hand_back(self, deliveries: Iterable[Delivery]) -> None:
         """Make messages visible again at once, for another worker to take."""
@@ -241,39 +313,90 @@ class Worker:
             return
         log.info("handed back messages", extra={"count": len(handles) - len(failures)})
 
+    def _give_up_pending(self) -> None:
+        """On a stop: unstarted bundled tasks are sent on alone, unstarted single ones handed back."""
+        units, self._pending = list(self._pending), deque()
+        bundled = [u for u in units if u.held.bundled]
+        self._send_on(bundled)
+        singles = [u for u in units if not u.held.bundled]
+        for unit in singles:
+            unit.held.open -= 1
+        self._hand_back(u.held.delivery for u in singles)
+
+    def _hand_off_waiting(self) -> None:
+        """Bundled tasks that waited too long for a slot go on alone, for whichever worker is free."""
+        if len(self._running) < self._options.concurrency:
+            return
+        limit = self._clock() - self._options.handoff_seconds
+        waiting = [u for u in self._pending if u.held.bundled and u.queued_at <= limit]
+        if waiting:
+            self._pending = deque(u for u in self._pending if u not in waiting)
+            self._send_on(waiting)
+
+    def _send_on(self, units: list[_Unit]) -> None:
+        finished: list[_Finished] = []
+        for unit in units:
+            try:
+                self._runner.send_on(unit.held.delivery, unit.message)
+                finished.append(_Finished(unit, _End.SENT_ON))
+            except Exception:
+                log.exception("could not send a task on", extra={"task_id": unit.message.task_id})
+                finished.append(_Finished(unit, _End.ERROR))
+        self._account(finished, acknowledged=[f for f in finished if f.end is _End.SENT_ON])
+
     # --- running ----------------------------------------------------------------------------------------
 
     def _start_pending(self) -> None:
         while self._pending and len(self._running) < self._options.concurrency:
-            delivery = self._pending.popleft()
-            try:
-                message = TaskMessage.model_validate_json(delivery.body)
-            except ValidationError as exc:
-                self._finish_unacknowledged(_Finished(delivery, _End.INVALID), str(exc.errors()[:3]))
-                continue
-            context = task_context(
-                self._progress, message, message.attempt(delivery.attempt), self._clock,
-                self._options.progress_interval_seconds,
+            unit = self._pending.popleft()
+            message, delivery = unit.message, unit.held.delivery
+            attempt = message.attempt(delivery.attempt)
+            unit.claim = TaskClaim(self._runner.store, message, attempt, eager=attempt > 1)
+            unit.context = task_context(
+                self._progress, message, attempt, self._clock, self._options.progress_interval_seconds, unit.claim
             )
-            self._running[self._pool.submit(self._execute, delivery, context)] = delivery
+            unit.started_at = self._clock()
+            self._running[self._pool.submit(self._execute, unit)] = unit
             self._metrics.inc(Counter.STARTED)
 
-    def _execute(self, delivery: Delivery, context: WorkerTaskContext) -> _Finished:
-        """Runs on a pool thread; never raises, so that every message is accounted for."""
+    def _execute(self, unit: _Unit) -> _Finished:
+        """Runs on a pool thread; never raises, so that every task is accounted for."""
+        delivery, bundled, stopping_jobs = unit.held.delivery, unit.held.bundled, unit.held.stopping_jobs
+        claim, context = unit.claim, unit.context
         try:
-            outcome = self._runner.run(delivery, claim=True, context=context)
+            if bundled:
+                outcome = self._runner.run_bundled(
+                    delivery, unit.message, claim=claim, context=context, stopping_jobs=stopping_jobs
+                )
+            else:
+                outcome = self._runner.run(
+                    delivery, message=unit.message, claim=claim, context=context, stopping_jobs=stopping_jobs
+                )
         except RetryScheduled:
-            return _Finished(delivery, _End.RETRY)
+            return _Finished(unit, _End.SENT_ON if bundled else _End.RETRY)
         except TaskCancelled:
-            return _Finished(delivery, _End.ABANDONED)
-        except ValidationError:
-            return _Finished(delivery, _End.INVALID)
+            return _Finished(unit, _End.ABANDONED)
         except Exception:
             log.exception("attempt could not run", extra={"message_id": delivery.message_id})
-            return _Finished(delivery, _End.ERROR)
+            return _Finished(unit, _End.ERROR)
         if outcome is None:
-            return _Finished(delivery, _End.NOTHING)
-        return _Finished(delivery, _End.COMMIT, outcome)
+            return _Finished(unit, _End.NOTHING)
+        return _Finished(unit, _End.COMMIT, outcome)
+
+    def _claim_overdue(self) -> None:
+        """Claim the first attempts that have run past `claim_after_seconds`, so that they show as RUNNING."""
+        limit = self._clock() - self._options.claim_after_seconds
+        for future, unit in list(self._running.items()):
+            claim = unit.claim
+            if claim is None or unit.started_at > limit or claim.asked or future.done():
+                continue
+            try:
+                owned = claim.take()
+            except Exception:
+                log.warning("could not claim a running task", exc_info=True, extra={"task_id": unit.message.task_id})
+                continue
+            if not owned and unit.context is not None:
+                unit.context.cancel_event.set()  # the next progress report ends the attempt
 
     def _reap(self) -> None:
         done = [future for future in self._running if future.done()]
@@ -281,27 +404,24 @@ class Worker:
             return
         finished: list[_Finished] = []
         for future in done:
-            delivery = self._running.pop(future)
-            self._heartbeat.release(delivery.receipt_handle)
+            unit = self._running.pop(future)
             error = future.exception()  # only a BaseException from task code gets past _execute
-            finished.append(_Finished(delivery, _End.ERROR) if error else future.result())
-        acked = [f for f in finished if f.end in (_End.NOTHING, _End.ABANDONED)]
-        acked += self._commit([f for f in finished if f.end is _End.COMMIT])
+            finished.append(_Finished(unit, _End.ERROR) if error else future.result())
+        acknowledged = [f for f in finished if f.end in (_End.NOTHING, _End.ABANDONED, _End.SENT_ON)]
+        acknowledged += self._commit([f for f in finished if f.end is _End.COMMIT])
         self._metrics.inc(Counter.DISCARDED, sum(f.end in (_End.NOTHING, _End.ABANDONED) for f in finished))
-        self._metrics.inc(Counter.RETRIED, sum(f.end is _End.RETRY for f in finished))
-        for item in finished:
-            if item.end in (_End.INVALID, _End.ERROR):
-                self._finish_unacknowledged(item, "see the attempt's log")
-        self._delete(acked)
+        self._metrics.inc(Counter.RETRIED, sum(f.end in (_End.RETRY, _End.SENT_ON) for f in finished))
+        self._metrics.inc(Counter.ERRORS, sum(f.end is _End.ERROR for f in finished))
+        self._account(finished, acknowledged)
 
     def _commit(self, finished: list[_Finished]) -> list[_Finished]:
-        """Commit the outcomes that finished together; returns the ones safe to delete."""
+        """Commit the outcomes that finished together; returns the ones safe to acknowledge."""
         if not finished:
             return []
         try:
             report = self._runner.commit([f.outcome for f in finished if f.outcome is not None])
         except Exception:
-            # Not deleted: SQS redelivers them and the next attempt commits (or finds them already final).
+            # Not acknowledged: SQS redelivers them and the next attempt commits (or finds them already final).
             log.exception("could not commit %d outcomes", len(finished))
             self._metrics.inc(Counter.ERRORS, len(finished))
             return []
@@ -310,25 +430,51 @@ class Worker:
         self._metrics.inc(Counter.DISCARDED, len(report.stale))
         return finished
 
-    def _delete(self, finished: list[_Finished]) -> None:
-        if not finished:
+    def _account(self, finished: list[_Finished], acknowledged: list[_Finished]) -> None:
+        """Count each finished task against its message; delete the messages whose every task is acknowledged."""
+        safe = {id(f) for f in acknowledged}
+        closed: list[_Held] = []
+        for item in finished:
+            held = item.unit.held
+            if id(item) not in safe:
+                held.keep = True
+                if item.end is _End.ERROR:
+                    log.warning("message left for redelivery", extra={
+                        "message_id": held.delivery.message_id, "task_id": item.unit.message.task_id})
+            held.open -= 1
+            if held.open == 0:
+                closed.append(held)
+        for held in closed:
+            self._heartbeat.release(held.delivery.receipt_handle)
+        self._delete([held.delivery for held in closed if not held.keep])
+
+    def _delete(self, deliveries: list[Delivery]) -> None:
+        if not deliveries:
             return
         try:
-            failures = self._consumer.delete([f.delivery.receipt_handle for f in finished])
+            failures = self._consumer.delete([d.receipt_handle for d in deliveries])
         except Exception:
-            # Redelivered later, found final by mark_running, and deleted then.
-            log.exception("could not delete %d messages", len(finished))
+            # Redelivered later, found final by its claim or its commit, and deleted then.
+            log.exception("could not delete %d messages", len(deliveries))
             return
         for failure in failures:
             log.warning("delete refused", extra={"code": failure.code, "reason": failure.message})
 
-    def _finish_unacknowledged(self, item: _Finished, detail: str) -> None:
-        self._heartbeat.release(item.delivery.receipt_handle)
-        self._metrics.inc(Counter.INVALID if item.end is _End.INVALID else Counter.ERRORS)
-        if item.end is _End.INVALID:
-            # It will never parse: back at once, so its receives run out and SQS dead-letters it soon.
-            self._hand_back([item.delivery])
-        log.warning(
-            "message left for redelivery",
-            extra={"message_id": item.delivery.message_id, "reason": item.end.value, "detail": detail},
-        )
+    def _left_for_redrive(self, delivery: Delivery, detail: str) -> None:
+        """A body that is not a task never parses: back at once, so its receives run out and it is dead-lettered."""
+        self._metrics.inc(Counter.INVALID)
+        self._hand_back([delivery])
+        log.warning("message left for redelivery",
+                    extra={"message_id": delivery.message_id, "reason": "invalid", "detail": detail})
+
+
+def _read(body: str) -> TaskBundle | TaskMessage | ValidationError:
+    try:
+        return read_queue_body(body)
+    except ValidationError as error:
+        return error
+
+
+def _messages_of(units: Iterable[_Unit]) -> list[Delivery]:
+    """The messages these tasks came in, each once."""
+    return list({id(u.held): u.held.delivery for u in units}.values())

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
-from tasklane.aws.sqs_queue import SqsTaskQueue, short_task_queue
+from tasklane.aws.sqs_queue import task_queue
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.execution import TaskOutcome
 from tasklane.flow import release
@@ -42,9 +42,9 @@ def runner() -> TaskRunner:
     if _runner is None:
         settings = RunnerSettings()
         store = DynamoJobStore(settings.table_name)
-        short_queue = short_task_queue(settings.short_queue_url)
+        short_queue = task_queue(settings.short_queue_url)
         queues: dict[Runtime, TaskQueue] = {
-            Runtime.LAMBDA: short_queue, Runtime.EKS: SqsTaskQueue(settings.long_queue_url),
+            Runtime.LAMBDA: short_queue, Runtime.EKS: task_queue(settings.long_queue_url),
         }
         _runner = TaskRunner(
             store=store,

@@ -1,4 +1,4 @@
-"""Task queues on SQS: tasks go out in batches of 10 messages, short tasks several to a message."""
+"""Task queues on SQS: tasks go out in batches of 10 messages, several tasks to a message."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from tasklane.models import TaskMessage
 SQS_BATCH = 10
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 MAX_DELAY_SECONDS = 15 * 60
-# Short tasks travel ten to a message: a tenth of the sends, receives, deletes and invocations.
-SHORT_TASK_BUNDLE = 10
+# Tasks travel ten to a message: a tenth of the sends, receives, deletes and invocations.
+TASK_BUNDLE = 10
 # SQS takes 256 KiB per message, attributes included; task payloads over 64 KiB travel by reference.
 BUNDLE_MAX_BYTES = 200 * 1024
 
@@ -99,6 +99,6 @@ class SqsTaskQueue:
         )
 
 
-def short_task_queue(queue_url: str) -> SqsTaskQueue:
-    """The short tasks' queue: its tasks travel bundled, since the runner takes a whole message at once."""
-    return SqsTaskQueue(queue_url, bundle_size=SHORT_TASK_BUNDLE)
+def task_queue(queue_url: str) -> SqsTaskQueue:
+    """A task queue whose tasks travel bundled: the short-task runner and the long-task worker unpack them."""
+    return SqsTaskQueue(queue_url, bundle_size=TASK_BUNDLE)

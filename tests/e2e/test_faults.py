@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 from fault_proxy import FAULTS, Fault, FaultProxy
 
 from cli.client import TasklaneClient, local_endpoints
+from tasklane.models import tasks_in
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
@@ -319,14 +320,14 @@ def test_sigterm_drains_what_the_worker_holds_and_nothing_is_redelivered(
 
 
 def receive_one_of(aws: Callable[[str], Any], url: str, job_id: str) -> dict[str, Any]:
-    """Receive one real task message of the job from the queue (hidden for 60 s); others go straight back."""
+    """Receive one real task message of the job (hidden for 60 s; it may carry several tasks); others go back."""
     sqs = aws("sqs")
 
     def receive() -> dict[str, Any] | None:
         response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1,
                                        VisibilityTimeout=60, MessageAttributeNames=["All"])
         for message in response.get("Messages", []):
-            if json.loads(message["Body"]).get("job_id") == job_id:
+            if tasks_in(message["Body"])[0].job_id == job_id:
                 return dict(message)
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
         return None
@@ -348,9 +349,10 @@ def test_the_same_message_delivered_more_than_once_is_counted_once(
     tasks = [{"type": "echo", "payload": {"n": i}, "runtime": "eks"} for i in range(total)]
     job_id = api.submit({"name": "duplicates", "tasks": tasks})["job_id"]
     original = receive_one_of(aws, long_queue, job_id)
-    task_id = json.loads(original["Body"])["task_id"]
+    task_ids = [task.task_id for task in tasks_in(original["Body"])]
+    carried = len(task_ids)
 
-    # When two copies are sent, and the original is let go at once: three deliveries of one task, together
+    # When two copies are sent, and the original is let go at once: three deliveries of its tasks, together
     send_copy(aws, long_queue, original)
     send_copy(aws, long_queue, original)
     aws("sqs").change_message_visibility(QueueUrl=long_queue, ReceiptHandle=original["ReceiptHandle"],
@@ -358,28 +360,30 @@ def test_the_same_message_delivered_more_than_once_is_counted_once(
     workers.start("first")
     workers.start("second")
 
-    # Then the task is counted once, with one result
+    # Then each task is counted once, with one result
     job = finish(api, job_id, 120, workers)
     items = assert_every_task_succeeded_once(api, aws, endpoints, job, total, lambda i: {"n": i})
-    before = items[task_id]
+    before = {task_id: items[task_id] for task_id in task_ids}
     # And the two extra deliveries were run or claimed in vain, and acknowledged without a record
     settled = lambda n: (m := workers.metrics())["tasks_discarded_total"] >= n and m["tasks_in_flight"] == 0 and m  # noqa: E731
-    metrics = wait_for(lambda: settled(2), 30, 0.5, "the two duplicates to be discarded")
-    assert metrics["tasks_succeeded_total"] == total and metrics["tasks_discarded_total"] == 2, metrics
+    metrics = wait_for(lambda: settled(2 * carried), 30, 0.5, "the two duplicates to be discarded")
+    assert metrics["tasks_succeeded_total"] == total and metrics["tasks_discarded_total"] == 2 * carried, metrics
     assert metrics["tasks_errors_total"] == 0 and metrics["tasks_retried_total"] == 0, metrics
 
     # And a copy delivered after the job ended, to the workers and to the Lambda runner, changes nothing
     send_copy(aws, long_queue, original)
-    wait_for(lambda: settled(3), 30, 0.5, "the late duplicate to be discarded")
+    wait_for(lambda: settled(3 * carried), 30, 0.5, "the late duplicate to be discarded")
     send_copy(aws, short_queue, original)
     wait_for(lambda: queue_depth(aws, short_queue) == 0, 60, 0.5, "the Lambda runner to take the copy")
     time.sleep(1)
     job_after = api.job(job_id)
     assert job_after["status"] == "SUCCEEDED" and job_after["counts"] == job["counts"]
-    assert task_items(aws, endpoints, job_id)[task_id] == before
+    after = task_items(aws, endpoints, job_id)
+    assert {task_id: after[task_id] for task_id in task_ids} == before
     assert workers.metrics()["tasks_succeeded_total"] == total
-    figures("duplicates", tasks=total, copies_sent=4, deliveries_of_the_task=5,
-            attempts_of_the_task=int(before["attempts"]), counted=1, discarded_by_workers=3, lost=0, duplicates=0)
+    figures("duplicates", tasks=total, tasks_in_the_message=carried, copies_sent=4, deliveries_of_each=5,
+            attempts_of_each=sorted({int(item["attempts"]) for item in before.values()}), counted_each=1,
+            discarded_by_workers=3 * carried, lost=0, duplicates=0)
 
 
 # --- 4. retries with growing delays -----------------------------------------------------------------------
@@ -452,7 +456,8 @@ def test_a_job_survives_injected_aws_errors(
 ) -> None:
     # Given two workers whose every AWS request goes through the fault proxy: one DynamoDB or SQS request in
     # ten answered by a 5xx or a throttling error, and a few answered by a 500 after they took effect
-    total = 300
+    # (tasks travel ten to a message, so the job is large enough for a few hundred requests)
+    total = 1000
     with FaultProxy(endpoints["aws_endpoint_url"], fraction=0.1, lost_responses={"*": 0.02}, seed=7,
                     lifetime_seconds=360) as proxy:
         through_proxy = {"AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_S3": proxy.url}

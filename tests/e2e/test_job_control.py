@@ -58,8 +58,9 @@ def test_a_job_past_its_timeout_ends_timed_out(api: TasklaneClient) -> None:
 
 
 def test_max_concurrency_bounds_the_tasks_in_flight(api: TasklaneClient) -> None:
-    # Given long tasks on the workers (2 processes x 4 slots), in a job that allows three at a time
-    job_id = api.submit({"name": "windowed", "tasks": sleeps(12, 1.0, "eks"), "max_concurrency": 3})["job_id"]
+    # Given long tasks on the workers (2 processes x 4 slots), in a job that allows three at a time; each
+    # runs long enough to be claimed RUNNING (after its first second), so that the API can see it
+    job_id = api.submit({"name": "windowed", "tasks": sleeps(12, 2.0, "eks"), "max_concurrency": 3})["job_id"]
 
     # When it runs, sampled through the API
     most_running = 0

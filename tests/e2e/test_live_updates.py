@@ -73,8 +73,9 @@ def test_a_tenant_sees_its_job_run_to_succeeded_and_another_tenant_sees_nothing_
     ):
         assert request(mine, {"action": "subscribe"}, "subscribed")["scope"] == "tenant"
         request(theirs, {"action": "subscribe"}, "subscribed")
-        job_id = api.submit({"name": "live-e2e", "tasks": [{"type": "hash", "payload": {"data": str(i), "rounds": 50}}
-                                                            for i in range(30)]})["job_id"]
+        # Tasks of a third of a second, ten to a runner: the job runs a few seconds, long enough to be seen RUNNING
+        tasks = [{"type": "sleep", "payload": {"seconds": 0.3}, "runtime": "lambda"} for _ in range(30)]
+        job_id = api.submit({"name": "live-e2e", "tasks": tasks})["job_id"]
         seen: list[tuple[float, dict[str, Any]]] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fakes import InMemoryJobStore, RecordingRetries, RecordingWorkflow
 
+from tasklane.claims import TaskClaim
 from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobStatus, Runtime, StopReason, TaskMessage, TaskRecord, TaskStatus, task_id_for
 from tasklane.registry import TaskContext, TaskRegistry
@@ -58,6 +59,11 @@ class Harness:
         return count
 
 
+def claim_of(h: Harness, given: Delivery, *, eager: bool) -> TaskClaim:
+    message = TaskMessage.model_validate_json(given.body)
+    return TaskClaim(h.store, message, message.attempt(given.attempt), eager=eager)
+
+
 def delivery(index: int, receive_count: int = 1, **fields: Any) -> Delivery:
     message = TaskMessage(job_id="job1", task_id=task_id_for(index), tenant="acme", type="record", **fields)
     return Delivery(message_id=f"m{index}", body=message.model_dump_json(), receipt_handle=f"rh{index}",
@@ -77,7 +83,7 @@ def test_a_task_of_a_stopping_job_is_not_started() -> None:
 def test_a_claimed_task_of_a_job_that_stops_is_not_run() -> None:
     h = Harness()
     h.store.request_stop("job1", StopReason.CANCELLED)
-    assert h.runner.run(delivery(0), claim=True) is None
+    assert h.runner.run(delivery(0), claim=claim_of(h, delivery(0), eager=True)) is None
     assert h.ran == []
 
 
@@ -117,7 +123,8 @@ def test_a_rerun_task_gets_a_fresh_budget_of_attempts() -> None:
 
 def test_a_claimed_attempt_is_offset_too() -> None:
     h = Harness()
-    outcome = h.runner.run(delivery(1, receive_count=1, attempt_offset=2), claim=True)
+    given = delivery(1, receive_count=1, attempt_offset=2)
+    outcome = h.runner.run(given, claim=claim_of(h, given, eager=True))
     assert outcome is not None and (outcome.attempt, outcome.from_running) == (3, True)
     h.runner.commit([outcome])
     task = h.store.get_task("job1", task_id_for(1))
@@ -248,3 +255,43 @@ def test_a_runner_that_cannot_send_a_task_alone_refuses_bundles() -> None:
     h.runner.send_later = None
     with pytest.raises(RuntimeError, match="bundles"):
         h.runner.run_bundle(*bundle([0]))
+
+
+def test_a_lazy_claim_nobody_asked_for_is_never_taken_and_the_task_commits_from_pending() -> None:
+    h = Harness()
+    outcome = h.runner.run(delivery(0), claim=claim_of(h, delivery(0), eager=False))
+    assert outcome is not None and (outcome.kind, outcome.from_running) == (OutcomeKind.SUCCEEDED, False)
+    assert h.store.get_job("job1").running == 0  # type: ignore[union-attr]
+    assert h.runner.commit([outcome]).applied == [outcome]
+
+
+def test_a_lazy_claim_taken_while_the_task_runs_makes_its_outcome_commit_from_running() -> None:
+    # Given a task that is claimed mid-run (as a progress report or the worker's timer would)
+    h = Harness()
+    claim = claim_of(h, delivery(0), eager=False)
+
+    @h.registry.task("claimed")
+    def claimed(payload: dict[str, Any], ctx: TaskContext) -> str:
+        assert claim.take()
+        return "ok"
+
+    given = Delivery(message_id="m", receipt_handle="rh", attempt=1, body=TaskMessage(
+        job_id="job1", task_id=task_id_for(0), tenant="acme", type="claimed").model_dump_json())
+    # When it ends
+    outcome = h.runner.run(given, claim=claim)
+    # Then its outcome leaves RUNNING, and the claim cannot be taken again once the attempt ended
+    assert outcome is not None and outcome.from_running
+    assert h.store.get_job("job1").running == 1  # type: ignore[union-attr]
+    h.runner.commit([outcome])
+    assert h.store.get_job("job1").running == 0  # type: ignore[union-attr]
+    assert not claim.take()
+
+
+def test_a_bundled_task_due_for_a_retry_is_sent_on_alone_and_reported_as_scheduled() -> None:
+    h = Harness()
+    message = TaskMessage(job_id="job1", task_id=task_id_for(1), tenant="acme", type="record", payload={"fail": 1})
+    bundle = Delivery(message_id="b", body="{}", receipt_handle="rh", attempt=1)
+    with pytest.raises(RetryScheduled):
+        h.runner.run_bundled(bundle, message)
+    assert [(m.task_id, m.earlier_receives) for m, _ in h.sent_later] == [(task_id_for(1), 1)]
+    assert h.retries.scheduled == []  # the bundle's own message is not hidden for one task's retry

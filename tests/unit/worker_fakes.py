@@ -13,7 +13,7 @@ from typing import Any, cast
 from tasklane.consumer import BatchFailure
 from tasklane.errors import NonRetryableTaskFailure
 from tasklane.execution import OutcomeKind, TaskOutcome
-from tasklane.models import TaskMessage
+from tasklane.models import TaskBundle, TaskMessage, tasks_in
 from tasklane.ports import CommitResult, JobStore
 from tasklane.registry import TaskContext, TaskRegistry
 from tasklane.running import Delivery, TaskRunner
@@ -27,6 +27,16 @@ JOB = "job-1"
 def delivery(task_id: str, type: str = "ok", payload: dict[str, Any] | None = None, attempt: int = 1) -> Delivery:
     body = TaskMessage(job_id=JOB, task_id=task_id, type=type, payload=payload or {}).model_dump_json()
     return Delivery(message_id=str(uuid.uuid4()), body=body, receipt_handle=f"rh-{task_id}", attempt=attempt)
+
+
+def bundle(name: str, *tasks: TaskMessage, attempt: int = 1) -> Delivery:
+    """One message carrying several tasks, as the task queues send them."""
+    body = TaskBundle(tasks=list(tasks)).model_dump_json()
+    return Delivery(message_id=str(uuid.uuid4()), body=body, receipt_handle=f"rh-{name}", attempt=attempt)
+
+
+def task(task_id: str, type: str = "ok", payload: dict[str, Any] | None = None) -> TaskMessage:
+    return TaskMessage(job_id=JOB, task_id=task_id, type=type, payload=payload or {})
 
 
 class FakeConsumer:
@@ -88,6 +98,8 @@ class FakeStore:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.progress: list[tuple[str, str, int, float, str | None]] = []
         self.commits: list[list[TaskOutcome]] = []
+        self.claims: list[tuple[str, int]] = []
+        self.stopped: set[str] = set()
         self.journal = journal if journal is not None else []
         self.fail_commits = False
 
@@ -102,8 +114,12 @@ class FakeStore:
         with self._lock:
             self.tasks[task_id]["status"] = "CANCELLED"
 
+    def stopped_jobs(self, job_ids: list[str]) -> set[str]:
+        return self.stopped & set(job_ids)
+
     def mark_running(self, message: TaskMessage, attempt: int) -> bool:
         with self._lock:
+            self.claims.append((message.task_id, attempt))
             task = self.tasks.get(message.task_id)
             if task is None or task["status"] not in ("PENDING", "RUNNING") or task["attempts"] >= attempt:
                 return False
@@ -177,6 +193,7 @@ class Harness:
         self.consumer = FakeConsumer(self.journal)
         self.store = FakeStore(self.journal)
         self.retries = FakeRetries()
+        self.sent_alone: list[tuple[TaskMessage, float]] = []
         self.metrics = Metrics()
         self.gates: dict[str, threading.Event] = {}
         self.started: dict[str, threading.Event] = {}
@@ -191,6 +208,7 @@ class Harness:
             resumer=NoResumer(),
             retries=self.heartbeat.guard(self.retries),
             registry=self._registry(),
+            send_later=lambda message, delay: self.sent_alone.append((message, delay)),
         )
         self.worker = Worker(
             consumer=self.consumer,
@@ -206,8 +224,8 @@ class Harness:
 
     def send(self, *deliveries: Delivery) -> None:
         for item in deliveries:
-            task_id = TaskMessage.model_validate_json(item.body).task_id
-            self.store.tasks.setdefault(task_id, {"status": "PENDING", "attempts": 0})
+            for message in tasks_in(item.body):
+                self.store.tasks.setdefault(message.task_id, {"status": "PENDING", "attempts": 0})
         self.consumer.put(*deliveries)
 
     def gate(self, name: str) -> threading.Event:
