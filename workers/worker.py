@@ -43,6 +43,7 @@ from workers.progress import ProgressStore, TaskCancelled, WorkerTaskContext, ta
 log = logging.getLogger(__name__)
 
 SQS_MAX_MESSAGES = 10
+MAX_COMMIT_BATCH = 99  # DynamoDB takes 100 items per transaction; one is the job's counters
 POLL_BACKOFF = Backoff(base_seconds=1.0, cap_seconds=20.0)
 
 
@@ -66,6 +67,9 @@ class WorkerOptions:
     progress_interval_seconds: float = 1.0  # progress reports closer together are dropped
     claim_after_seconds: float = 1.0  # a first attempt still running this long is claimed RUNNING
     handoff_seconds: float = 2.0  # a bundled task waiting this long for a slot is sent on for any worker
+    # A finished outcome waits at most this long for others to share its commit, while the worker has
+    # other tasks in hand: one transaction for many tasks instead of one for each.
+    commit_linger_seconds: float = 0.1
 
 
 class _End(StrEnum):
@@ -147,6 +151,8 @@ class Worker:
         self._poller = ThreadPoolExecutor(1, thread_name_prefix="poller")
         self._pending: deque[_Unit] = deque()
         self._running: dict[Future[_Finished], _Unit] = {}
+        self._finished: list[_Finished] = []  # ended, waiting to be committed and acknowledged together
+        self._finished_since = 0.0
         self._poll: Future[_Received] | None = None
         self._poll_failures = 0
         self._next_poll_at = 0.0
@@ -180,7 +186,8 @@ class Worker:
                 self._step(polling=True)
             return self._drain()
         except BaseException:
-            self._hand_back(_messages_of([*self._pending, *self._running.values()]))
+            held = [*self._pending, *self._running.values(), *(f.unit for f in self._finished)]
+            self._hand_back(_messages_of(held))
             raise
         finally:
             self._ready = False
@@ -195,6 +202,7 @@ class Worker:
         # back is handed back at once instead of staying hidden for a whole visibility timeout.
         while (self._running or self._poll) and not self._forced and self._clock() < deadline:
             self._step(polling=False)
+        self._flush(force=True)
         if not self._running:
             log.info("drained")
             return ExitCode.FORCED if self._forced else ExitCode.DRAINED
@@ -211,7 +219,8 @@ class Worker:
         if polling:
             self._hand_off_waiting()
             self._start_pending()
-            self._maybe_poll()
+            self._maybe_poll()  # before the commit, so that the next receive overlaps it
+        self._flush()
         self._claim_overdue()
         self._heartbeat.beat()
         self._metrics.set_in_flight(len(self._running))
@@ -219,6 +228,8 @@ class Worker:
 
     def _wait(self) -> None:
         timeout = self._options.tick_seconds
+        if self._finished:
+            timeout = min(timeout, max(0.0, self._finished_since + self._options.commit_linger_seconds - self._clock()))
         next_beat = self._heartbeat.next_due()
         if next_beat is not None:
             timeout = min(timeout, max(0.0, next_beat - self._clock()))
@@ -407,11 +418,24 @@ class Worker:
             unit = self._running.pop(future)
             error = future.exception()  # only a BaseException from task code gets past _execute
             finished.append(_Finished(unit, _End.ERROR) if error else future.result())
-        acknowledged = [f for f in finished if f.end in (_End.NOTHING, _End.ABANDONED, _End.SENT_ON)]
-        acknowledged += self._commit([f for f in finished if f.end is _End.COMMIT])
         self._metrics.inc(Counter.DISCARDED, sum(f.end in (_End.NOTHING, _End.ABANDONED) for f in finished))
         self._metrics.inc(Counter.RETRIED, sum(f.end in (_End.RETRY, _End.SENT_ON) for f in finished))
         self._metrics.inc(Counter.ERRORS, sum(f.end is _End.ERROR for f in finished))
+        if not self._finished:
+            self._finished_since = self._clock()
+        self._finished += finished
+
+    def _flush(self, *, force: bool = False) -> None:
+        """Commit what finished and acknowledge its messages, once the linger is over or nothing else is in hand."""
+        if not self._finished:
+            return
+        busy = self._running or self._pending
+        lingering = self._clock() - self._finished_since < self._options.commit_linger_seconds
+        if busy and lingering and not force and len(self._finished) < MAX_COMMIT_BATCH:
+            return
+        finished, self._finished = self._finished, []
+        acknowledged = [f for f in finished if f.end in (_End.NOTHING, _End.ABANDONED, _End.SENT_ON)]
+        acknowledged += self._commit([f for f in finished if f.end is _End.COMMIT])
         self._account(finished, acknowledged)
 
     def _commit(self, finished: list[_Finished]) -> list[_Finished]:

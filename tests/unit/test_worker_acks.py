@@ -112,3 +112,18 @@ def test_receives_no_more_than_the_free_slots() -> None:
         assert set(harness.consumer.receives[1:]) == {1}
     finally:
         harness.close()
+
+
+def test_an_outcome_waits_at_most_the_linger_for_company_while_other_tasks_run() -> None:
+    # Given a long task holding one slot, and a quick task beside it
+    harness = Harness(concurrency=2, commit_linger_seconds=0.2)
+    try:
+        harness.send(delivery("t1", type="block", payload={"gate": "g"}), delivery("t2"))
+        harness.start()
+        assert harness.has_started("g").wait(3)
+
+        # Then the quick one is committed and deleted after the linger, without waiting for the long one
+        eventually(lambda: harness.consumer.deleted() == ["rh-t2"])
+        assert harness.store.status("t2") == "SUCCEEDED" and harness.store.status("t1") == "PENDING"
+    finally:
+        harness.close()
