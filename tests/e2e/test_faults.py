@@ -454,18 +454,20 @@ def test_the_fault_proxy_answers_in_each_protocol_and_botocore_retries_it(
 def test_a_job_survives_injected_aws_errors(
     api: TasklaneClient, aws: Callable[[str], Any], endpoints: dict[str, Any], workers: Workers
 ) -> None:
-    # Given two workers whose every AWS request goes through the fault proxy: one DynamoDB or SQS request in
-    # ten answered by a 5xx or a throttling error, and a few answered by a 500 after they took effect
-    # (tasks travel ten to a message, so the job is large enough for a few hundred requests)
-    total = 1000
-    with FaultProxy(endpoints["aws_endpoint_url"], fraction=0.1, lost_responses={"*": 0.02}, seed=7,
+    # Given two workers whose every AWS request goes through the fault proxy: about one DynamoDB or SQS request
+    # in seven answered by a 5xx or a throttling error, and a few answered by a 500 after they took effect
+    quick, slow = 1000, 80
+    total = quick + slow
+    with FaultProxy(endpoints["aws_endpoint_url"], fraction=0.15, lost_responses={"*": 0.02}, seed=7,
                     lifetime_seconds=360) as proxy:
         through_proxy = {"AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_S3": proxy.url}
         workers.start("faulty-1", through_proxy)
         workers.start("faulty-2", through_proxy)
 
-        # When a job of a few hundred long tasks runs on them
-        tasks = [{"type": "echo", "payload": {"n": i}, "runtime": "eks"} for i in range(total)]
+        # When a job of quick long-runtime tasks (ten to a message, committed together) runs on them, with
+        # tasks slow enough to be claimed RUNNING first
+        tasks = [{"type": "echo", "payload": {"n": i}, "runtime": "eks"} for i in range(quick)]
+        tasks += [{"type": "sleep", "payload": {"seconds": 1.2}, "runtime": "eks"} for _ in range(slow)]
         job_id = api.submit({"name": "aws errors", "tasks": tasks})["job_id"]
         job = finish(api, job_id, 300, workers)
         workers.stop_all()
@@ -473,7 +475,9 @@ def test_a_job_survives_injected_aws_errors(
 
     # Then it succeeds, every task counted once with its own result, and the proxy really got in the way
     assert proxy.stopped
-    items = assert_every_task_succeeded_once(api, aws, endpoints, job, total, lambda i: {"n": i})
+    items = assert_every_task_succeeded_once(
+        api, aws, endpoints, job, total, lambda i: {"n": i} if i < quick else {"slept": 1.2}
+    )
     assert proxy.injected_total("dynamodb") > 20 and proxy.injected_total("sqs") > 5, summary
     assert proxy.lost_total() > 0, summary
     attempts = Counter(int(item["attempts"]) for item in items.values())
