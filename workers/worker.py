@@ -39,6 +39,7 @@ from tasklane.running import Delivery, RetryScheduled, TaskRunner
 from workers.heartbeat import Heartbeat
 from workers.metrics import Counter, Metrics
 from workers.progress import ProgressStore, TaskCancelled, WorkerTaskContext, task_context
+from workers.stop_checks import StopChecks
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class WorkerOptions:
     # A finished outcome waits at most this long for others to share its commit, while the worker has
     # other tasks in hand: one transaction for many tasks instead of one for each.
     commit_linger_seconds: float = 0.1
+    stop_check_seconds: float = 1.0  # how long a read of which jobs are asked to stop is trusted
 
 
 class _End(StrEnum):
@@ -149,6 +151,10 @@ class Worker:
         self._clock = clock
         self._pool = pool or ThreadPoolExecutor(options.concurrency, thread_name_prefix="task")
         self._poller = ThreadPoolExecutor(1, thread_name_prefix="poller")
+        # Used on the poller thread only.
+        self._stop_checks = StopChecks(
+            runner.store.stopped_jobs, max_age_seconds=options.stop_check_seconds, clock=clock
+        )
         self._pending: deque[_Unit] = deque()
         self._running: dict[Future[_Finished], _Unit] = {}
         self._finished: list[_Finished] = []  # ended, waiting to be committed and acknowledged together
@@ -260,9 +266,8 @@ class Worker:
         seconds = self._clock() - started
         messages = [_Read(delivery, _read(delivery.body)) for delivery in deliveries]
         readable = [m.body for m in messages if not isinstance(m.body, ValidationError)]
-        job_ids = sorted({task.job_id for body in readable for task in tasks_of(body)})
         try:
-            stopping = frozenset(self._runner.store.stopped_jobs(job_ids)) if job_ids else frozenset()
+            stopping = self._stop_checks.stopping(task.job_id for body in readable for task in tasks_of(body))
         except Exception:
             # Not knowing costs little: a stopping job's task is then refused at its claim or its commit.
             log.warning("could not read which jobs are stopping", exc_info=True)

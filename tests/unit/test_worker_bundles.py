@@ -5,6 +5,7 @@ from __future__ import annotations
 from worker_fakes import Harness, bundle, delivery, eventually, task
 
 from workers.metrics import Counter
+from workers.stop_checks import StopChecks
 from workers.worker import ExitCode
 
 
@@ -187,3 +188,24 @@ def test_tasks_of_a_job_asked_to_stop_are_not_started() -> None:
         assert harness.consumer.deleted() == ["rh-b1"]
     finally:
         harness.close()
+
+
+def test_which_jobs_are_stopping_is_read_at_most_once_per_max_age_for_each_job() -> None:
+    # Given a clock the test moves, and a store that counts its reads
+    now = [0.0]
+    reads: list[list[str]] = []
+
+    def read(job_ids: list[str]) -> set[str]:
+        reads.append(job_ids)
+        return {"stopped"} & set(job_ids)
+
+    checks = StopChecks(read, max_age_seconds=1.0, clock=lambda: now[0])
+
+    # When asked again within the second, nothing is read again; a job not seen yet is read alone
+    assert checks.stopping(["a", "stopped"]) == {"stopped"}
+    now[0] = 0.5
+    assert checks.stopping(["a", "b"]) == frozenset()
+    # Then once the second is over, the jobs are read again
+    now[0] = 1.2
+    assert checks.stopping(["a", "stopped"]) == {"stopped"}
+    assert reads == [["a", "stopped"], ["b"], ["a", "stopped"]]
