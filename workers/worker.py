@@ -160,6 +160,7 @@ class Worker:
         self._finished: list[_Finished] = []  # ended, waiting to be committed and acknowledged together
         self._finished_since = 0.0
         self._poll: Future[_Received] | None = None
+        self._poll_issued_at = 0.0
         self._poll_failures = 0
         self._next_poll_at = 0.0
         self._last_tick = clock()
@@ -254,6 +255,7 @@ class Worker:
         if self._poll is not None or room <= 0 or self._clock() < self._next_poll_at:
             return
         self._poll = self._poller.submit(self._receive, min(SQS_MAX_MESSAGES, room))
+        self._poll_issued_at = self._clock()
 
     def _receive(self, max_messages: int) -> _Received:
         """On the poller thread: receive, read each body once, and ask which of their jobs are stopping."""
@@ -434,8 +436,11 @@ class Worker:
         """Commit what finished and acknowledge its messages, once the linger is over or nothing else is in hand."""
         if not self._finished:
             return
-        busy = self._running or self._pending
-        lingering = self._clock() - self._finished_since < self._options.commit_linger_seconds
+        # A receive answered within the linger brings company; one still out after it is a long poll waiting.
+        linger = self._options.commit_linger_seconds
+        receiving = self._poll is not None and self._clock() - self._poll_issued_at < linger
+        busy = self._running or self._pending or receiving
+        lingering = self._clock() - self._finished_since < linger
         if busy and lingering and not force and len(self._finished) < MAX_COMMIT_BATCH:
             return
         finished, self._finished = self._finished, []
