@@ -133,6 +133,7 @@ def test_idempotency_table_matches_the_api_persistence_layer(
     cdk_app: CdkApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Powertools writes its records with these attribute names: the table's key and TTL must be the same."""
+    from aws_lambda_powertools.utilities import idempotency as powertools_idempotency
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     from lambdas.api import idempotency as api_idempotency
@@ -145,7 +146,8 @@ def test_idempotency_table_matches_the_api_persistence_layer(
             created.append(self)
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setattr(api_idempotency, "DynamoDBPersistenceLayer", Recorded)
+    # The API imports the persistence layer on first use, from Powertools' package.
+    monkeypatch.setattr(powertools_idempotency, "DynamoDBPersistenceLayer", Recorded)
     api_idempotency._guarded.__wrapped__("idempotency")  # the uncached builder the API calls
     (persistence,) = created
     props = idempotency(cdk_app)
