@@ -139,21 +139,16 @@ def build_manifest(
     )
 
 
-def submit_job(spec: JobSpec | JobManifest, tenant: str, services: JobServices) -> Job:
+def submit_job(manifest: JobManifest, tenant: str, services: JobServices) -> Job:
     """Store the manifest, then the job, then start its workflow, so no reader ever sees half a job."""
     job_id = services.new_job_id()
     now = now_iso()
-    if isinstance(spec, JobManifest):
-        services.manifests.put_json(job_id, spec.body)
-        total = spec.total
-    else:
-        services.manifests.put(job_id, spec)
-        total = len(spec.tasks)
+    services.manifests.put_json(job_id, manifest.body)
     job = Job(
-        job_id=job_id, tenant=tenant, name=spec.name, status=JobStatus.PENDING, created_at=now, updated_at=now,
-        total=total, remaining=total,
-        tolerated_failure_percentage=spec.tolerated_failure_percentage, metadata=spec.metadata,
-        max_concurrency=spec.max_concurrency, timeout_seconds=spec.timeout_seconds,
+        job_id=job_id, tenant=tenant, name=manifest.name, status=JobStatus.PENDING, created_at=now, updated_at=now,
+        total=manifest.total, remaining=manifest.total,
+        tolerated_failure_percentage=manifest.tolerated_failure_percentage, metadata=manifest.metadata,
+        max_concurrency=manifest.max_concurrency, timeout_seconds=manifest.timeout_seconds,
     )
     services.store.create_job(job)
     services.workflow.start(execution_name(job_id, 0), {"job_id": job_id, "run": 0, "rerun": None})

@@ -11,7 +11,7 @@ from fakes import CallLog, InMemoryJobStore, InMemoryManifests, RecordingWorkflo
 from tasklane import jobs
 from tasklane.errors import InvalidJob, JobNotFound
 from tasklane.jobs import JobServices
-from tasklane.models import DEFAULT_MAX_ATTEMPTS, JobSpec, JobStatus, Runtime, TaskSpec
+from tasklane.models import DEFAULT_MAX_ATTEMPTS, JobStatus, Runtime, TaskSpec
 from tasklane.registry import TaskContext, TaskRegistry, registry
 
 
@@ -63,39 +63,22 @@ def test_requested_values_override_the_registry_defaults() -> None:
     assert spec.metadata == {}
 
 
-def test_submit_stores_manifest_then_job_then_starts_the_workflow() -> None:
-    log = CallLog()
-    found = services(log)
-    spec = jobs.build_spec("nightly", [Requested("echo"), Requested("hash")], registry, {"k": "v"}, 5.0)
-
-    job = jobs.submit_job(spec, "acme", found)
-
-    assert log.calls == [("manifests.put", "job-a"), ("store.create_job", "job-a"), ("workflow.start", "job-a")]
-    assert found.manifests.get("job-a") == spec  # type: ignore[attr-defined]
-    assert found.workflow.started == [  # type: ignore[attr-defined]
-        ("job-a", {"job_id": "job-a", "run": 0, "rerun": None})
-    ]
-    assert (job.job_id, job.tenant, job.name, job.status) == ("job-a", "acme", "nightly", JobStatus.PENDING)
-    assert (job.total, job.remaining, job.tolerated_failure_percentage, job.metadata) == (2, 2, 5.0, {"k": "v"})
-    assert found.store.get_job("job-a") == job
-
-
 def test_a_failing_manifest_write_leaves_no_job_and_no_workflow() -> None:
     log = CallLog()
     found = services(log)
 
-    def broken(job_id: str, spec: JobSpec) -> None:
+    def broken(job_id: str, manifest: bytes) -> None:
         raise OSError("s3 down")
 
-    found.manifests.put = broken  # type: ignore[method-assign]
+    found.manifests.put_json = broken  # type: ignore[method-assign]
     with pytest.raises(OSError):
-        jobs.submit_job(JobSpec(name="j", tasks=[]), "acme", found)
+        jobs.submit_job(jobs.build_manifest("j", [], registry), "acme", found)
     assert log.calls == []
 
 
 def test_get_job_for_its_tenant_and_not_another() -> None:
     found = services()
-    job = jobs.submit_job(JobSpec(name="j", tasks=[]), "acme", found)
+    job = jobs.submit_job(jobs.build_manifest("j", [], registry), "acme", found)
     assert jobs.get_job(job.job_id, "acme", found.store) == job
     with pytest.raises(JobNotFound) as raised:
         jobs.get_job(job.job_id, "globex", found.store)
@@ -113,7 +96,9 @@ def test_finalize_gives_the_status_the_counts_earn(
     total: int, failed: int, tolerated: float, status: JobStatus
 ) -> None:
     found = services()
-    job = jobs.submit_job(JobSpec(name="j", tasks=[], tolerated_failure_percentage=tolerated), "acme", found)
+    job = jobs.submit_job(
+        jobs.build_manifest("j", [], registry, tolerated_failure_percentage=tolerated), "acme", found
+    )
     found.store.jobs[job.job_id] = job.model_copy(  # type: ignore[attr-defined]
         update={"status": JobStatus.RUNNING, "total": total, "remaining": 0, "failed": failed,
                 "succeeded": total - failed}
@@ -125,7 +110,7 @@ def test_finalize_gives_the_status_the_counts_earn(
 
 def test_finalize_does_not_overwrite_a_final_status() -> None:
     found = services()
-    job = jobs.submit_job(JobSpec(name="j", tasks=[]), "acme", found)
+    job = jobs.submit_job(jobs.build_manifest("j", [], registry), "acme", found)
     found.store.set_job_status(job.job_id, JobStatus.CANCELLED, only_from=(JobStatus.PENDING,))
     assert jobs.finalize_job(job.job_id, found.store).status is JobStatus.CANCELLED
 
@@ -163,13 +148,20 @@ def test_the_manifest_refuses_what_the_spec_refuses() -> None:
         assert str(from_manifest.value) == str(from_spec.value)
 
 
-def test_submitting_a_manifest_stores_it_then_the_job_then_starts_the_workflow() -> None:
+def test_submit_stores_manifest_then_job_then_starts_the_workflow() -> None:
     log = CallLog()
     found = services(log)
-    manifest = jobs.build_manifest("nightly", [Requested("echo"), Requested("hash")], registry, {"k": "v"}, 5.0)
+    requested = [Requested("echo"), Requested("hash")]
+    manifest = jobs.build_manifest("nightly", requested, registry, {"k": "v"}, 5.0)
 
     job = jobs.submit_job(manifest, "acme", found)
 
     assert log.calls == [("manifests.put", "job-a"), ("store.create_job", "job-a"), ("workflow.start", "job-a")]
-    assert found.manifests.get("job-a") == JobSpec.model_validate_json(manifest.body)  # type: ignore[attr-defined]
+    spec = jobs.build_spec("nightly", requested, registry, {"k": "v"}, 5.0)
+    assert found.manifests.get("job-a") == spec  # type: ignore[attr-defined]
+    assert found.workflow.started == [  # type: ignore[attr-defined]
+        ("job-a", {"job_id": "job-a", "run": 0, "rerun": None})
+    ]
+    assert (job.job_id, job.tenant, job.name, job.status) == ("job-a", "acme", "nightly", JobStatus.PENDING)
     assert (job.total, job.remaining, job.tolerated_failure_percentage, job.metadata) == (2, 2, 5.0, {"k": "v"})
+    assert found.store.get_job("job-a") == job
