@@ -138,10 +138,10 @@ class TaskRunner:
         So a task that kills its runner fails by itself instead of taking its siblings to the dead-letter queue.
         """
         for message in tasks:
-            self._send_again(message, after_attempt=message.attempt(delivery.attempt) - 1, delay=0)
+            self.send_on(delivery, message)
 
     def send_on(self, delivery: Delivery, message: TaskMessage) -> None:
-        """Send a bundled task that was not started as a message of its own, its attempt unspent."""
+        """Send a bundled task as a message of its own, counting the receives before this delivery as attempts."""
         self._send_again(message, after_attempt=message.attempt(delivery.attempt) - 1, delay=0)
 
     def commit(self, outcomes: Iterable[TaskOutcome]) -> CommitResult:
