@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 
 class JobStatus(StrEnum):
@@ -178,6 +178,14 @@ _QUEUE_BODY: TypeAdapter[TaskBundle | TaskMessage] = TypeAdapter(TaskBundle | Ta
 def read_queue_body(body: str) -> TaskBundle | TaskMessage:
     """One queue message's body; raises pydantic's ValidationError for anything but a task or a bundle."""
     return _QUEUE_BODY.validate_json(body)
+
+
+def read_queue_body_or_why_not(body: str) -> TaskBundle | TaskMessage | ValidationError:
+    """One queue message's body, or the error that says why it is neither a task nor a bundle."""
+    try:
+        return read_queue_body(body)
+    except ValidationError as error:
+        return error
 
 
 def tasks_of(body: TaskBundle | TaskMessage) -> list[TaskMessage]:

@@ -34,7 +34,7 @@ from tasklane.backoff import Backoff
 from tasklane.claims import TaskClaim
 from tasklane.consumer import QueueConsumer
 from tasklane.execution import OutcomeKind, TaskOutcome
-from tasklane.models import TaskBundle, TaskMessage, read_queue_body, tasks_of
+from tasklane.models import TaskBundle, TaskMessage, read_queue_body_or_why_not, tasks_of
 from tasklane.running import Delivery, RetryScheduled, TaskRunner
 from workers.heartbeat import Heartbeat
 from workers.metrics import Counter, Metrics
@@ -266,7 +266,7 @@ class Worker:
             visibility_seconds=self._options.visibility_seconds,
         )
         seconds = self._clock() - started
-        messages = [_Read(delivery, _read(delivery.body)) for delivery in deliveries]
+        messages = [_Read(delivery, read_queue_body_or_why_not(delivery.body)) for delivery in deliveries]
         readable = [m.body for m in messages if not isinstance(m.body, ValidationError)]
         try:
             stopping = self._stop_checks.stopping(task.job_id for body in readable for task in tasks_of(body))
@@ -500,13 +500,6 @@ class Worker:
         self._hand_back([delivery])
         log.warning("message left for redelivery",
                     extra={"message_id": delivery.message_id, "reason": "invalid", "detail": detail})
-
-
-def _read(body: str) -> TaskBundle | TaskMessage | ValidationError:
-    try:
-        return read_queue_body(body)
-    except ValidationError as error:
-        return error
 
 
 def _messages_of(units: Iterable[_Unit]) -> list[Delivery]:

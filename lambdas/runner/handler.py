@@ -26,7 +26,7 @@ from tasklane.aws.sqs_queue import task_queue
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.execution import TaskOutcome
 from tasklane.flow import release
-from tasklane.models import Runtime, TaskBundle, TaskMessage, read_queue_body, tasks_of
+from tasklane.models import Runtime, TaskBundle, TaskMessage, read_queue_body_or_why_not, tasks_of
 from tasklane.ports import TaskQueue
 from tasklane.registry import registry
 from tasklane.running import Delivery, TaskRunner
@@ -60,13 +60,7 @@ def runner() -> TaskRunner:
 
 def read_bodies(records: list[dict[str, Any]]) -> dict[str, TaskBundle | TaskMessage | ValidationError]:
     """Each record's body, read once, by message id: a task, a bundle, or why it is neither."""
-    bodies: dict[str, TaskBundle | TaskMessage | ValidationError] = {}
-    for record in records:
-        try:
-            bodies[record["messageId"]] = read_queue_body(record["body"])
-        except ValidationError as error:
-            bodies[record["messageId"]] = error
-    return bodies
+    return {record["messageId"]: read_queue_body_or_why_not(record["body"]) for record in records}
 
 
 def run_batch(
