@@ -68,7 +68,7 @@ test-infra: layer web
 	$(PY) -m pytest tests/infra -q -p no:cacheprovider
 
 test-e2e: up
-	$(PY) -m pytest tests/e2e -q -p no:cacheprovider
+	$(PY) -m pytest tests/e2e -q -p no:cacheprovider --require-platform
 
 test-web: web/node_modules/.installed ## the dashboard's component tests (Vitest, jsdom)
 	cd web && npm test --silent
