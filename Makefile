@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install layer synth up down demo test test-unit test-infra test-e2e lint bench deploy clean
-.PHONY: web browser test-web test-browser
+.PHONY: web browser test-web test-browser api-types check-api-types
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -70,7 +70,17 @@ test-infra: layer web
 test-e2e: up
 	$(PY) -m pytest tests/e2e -q -p no:cacheprovider --require-platform
 
-test-web: web/node_modules/.installed ## the dashboard's component tests (Vitest, jsdom)
+# The dashboard's API types (web/src/api/schema.ts) are generated from the API's OpenAPI document.
+api-types: install web/node_modules/.installed ## regenerate the dashboard's API types from the API's OpenAPI document
+	mkdir -p build && $(PY) -m scripts.openapi_document > build/openapi.json
+	cd web && npx openapi-typescript ../build/openapi.json -o src/api/schema.ts
+
+check-api-types: install web/node_modules/.installed
+	mkdir -p build && $(PY) -m scripts.openapi_document > build/openapi.json
+	cd web && npx openapi-typescript ../build/openapi.json -o ../build/schema.ts >/dev/null
+	@cmp -s build/schema.ts web/src/api/schema.ts || { echo "web/src/api/schema.ts does not match the API's OpenAPI document: run make api-types"; diff -u web/src/api/schema.ts build/schema.ts | head -40; exit 1; }
+
+test-web: check-api-types ## the dashboard's API types against the API, and its component tests (Vitest, jsdom)
 	cd web && npm test --silent
 
 test-browser: up browser ## the dashboard in Chromium against the local platform (screenshots in test-artifacts/browser)
