@@ -18,10 +18,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml sdk/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . -e ./sdk
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -62,7 +62,7 @@ demo: up ## run a 1,000-task job on the local platform with a live progress bar
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy tasklane lambdas workers stacks scripts cli bench examples
+	$(VENV)/bin/mypy tasklane lambdas workers stacks scripts cli bench examples sdk/tasklane_sdk
 
 test-unit: install
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -71,6 +73,8 @@ class Session:
     """What the global options chose; tests pass one with an httpx.MockTransport as `obj`."""
 
     transport: httpx.BaseTransport | None = None
+    # How the client waits between its retries of a 429 or 5xx; tests record the waits instead.
+    sleep: Callable[[float], None] = time.sleep
     output: Output = Output.table
     target: TargetOptions = field(default_factory=TargetOptions)
     _client: TasklaneClient | None = None
@@ -78,7 +82,7 @@ class Session:
     def client(self) -> TasklaneClient:
         if self._client is None:
             target = resolve_target(self.target)
-            self._client = TasklaneClient(target.api_url, target.headers, transport=self.transport)
+            self._client = TasklaneClient(target.api_url, target.headers, transport=self.transport, sleep=self.sleep)
         return self._client
 
     def close(self) -> None:

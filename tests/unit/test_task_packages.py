@@ -27,6 +27,8 @@ def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[TaskRegistry]:
     monkeypatch.setattr(tasklane.registry, "registry", tasks)
     monkeypatch.setattr(tasklane.task_packages, "registry", tasks)
     monkeypatch.setattr(sys, "path", list(sys.path))
+    # Imported by an earlier test (jobctl run-local, say): imported afresh here, into this registry.
+    monkeypatch.delitem(sys.modules, EXAMPLE.name, raising=False)
     before = set(sys.modules)
     yield tasks
     for name in set(sys.modules) - before:
