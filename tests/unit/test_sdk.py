@@ -141,3 +141,22 @@ def test_an_api_key_is_sent_as_the_authorization_header(api: FakeApi) -> None:
     with Client(API_URL, api_key="tlk_acme", transport=api.transport, retry=RetryPolicy(attempts=1)) as tasklane:
         assert tasklane.jobs()["items"] == []
     assert api.requests[0].headers["Authorization"] == "ApiKey tlk_acme"
+
+
+def test_the_sdk_installs_without_the_platform() -> None:
+    """Its distribution needs only httpx, and no module of it imports the platform's packages."""
+    import ast
+    import tomllib
+    from pathlib import Path
+
+    sdk = Path(__file__).parents[2] / "sdk"
+    assert tomllib.loads((sdk / "pyproject.toml").read_text())["project"]["dependencies"] == ["httpx>=0.27"]
+    imported = set()
+    for module in (sdk / "tasklane_sdk").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    assert imported <= {"__future__", "asyncio", "collections", "dataclasses", "datetime", "email", "hashlib",
+                        "httpx", "json", "random", "time", "typing", "uuid", "tasklane_sdk"}, imported
