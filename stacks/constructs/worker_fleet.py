@@ -53,6 +53,8 @@ _RETENTION = {
 }
 
 
+# The fleet's VPC (CDK's default range, stated so that the endpoints' security group can name it).
+VPC_CIDR = "10.0.0.0/16"
 # vCPUs of the instance types the node group may use; a type not listed is refused (add it here).
 INSTANCE_VCPUS = {"m6i.large": 2, "m6i.xlarge": 4, "m6i.2xlarge": 8, "m7i.large": 2, "m7i.xlarge": 4, "m7i.2xlarge": 8}
 # CPU each node keeps from pods: the DaemonSets (VPC CNI 25m, kube-proxy 100m, the CloudWatch agent and
@@ -146,6 +148,7 @@ class WorkerFleet(Construct):
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(VPC_CIDR),
             max_azs=2,
             # One NAT gateway is cheapest; two keep egress up when an AZ fails (nat_gateways per environment).
             nat_gateways=config.nat_gateways,
@@ -164,11 +167,20 @@ class WorkerFleet(Construct):
         # S3) skips the NAT gateway. Interface endpoints cost per hour and AZ: only where listed.
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
         self.vpc.add_gateway_endpoint("DynamoDB", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
+        if config.interface_endpoints:
+            # HTTPS from inside the VPC only (nodes and pods), nothing else.
+            endpoints_group = ec2.SecurityGroup(
+                self, "EndpointsSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
+                description="HTTPS from the fleet VPC to its interface endpoints",
+            )
+            endpoints_group.add_ingress_rule(ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(443), "HTTPS from the VPC")
         for service in config.interface_endpoints:
             self.vpc.add_interface_endpoint(
                 service.replace(".", "-").title().replace("-", ""),
                 service=ec2.InterfaceVpcEndpointAwsService(service),
                 subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+                security_groups=[endpoints_group],
+                open=False,
             )
 
         # EKS writes to this group, by this name; made here first, it keeps our retention. Never retained,
