@@ -215,6 +215,8 @@ class WorkerFleet(Construct):
             self.cluster.grant_access(f"Admin{index}", role_arn, [admin])
 
         # IMDSv2 only, one hop: pods (one hop further) cannot reach the node's credentials; they use IRSA.
+        # What needs instance metadata runs on the host network (VPC CNI, kube-proxy, the observability
+        # add-on's agent and Fluent Bit), so it still can.
         node_template = ec2.LaunchTemplate(
             self,
             "WorkerNodeTemplate",
