@@ -6,6 +6,7 @@ A few settings can also be given on the command line, over cdk.json: `-c alarm_e
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from aws_cdk import RemovalPolicy
@@ -66,6 +67,8 @@ class EnvironmentConfig(BaseModel):
     # CIDRs (none listed: from anywhere, still behind IAM authentication; refused in production).
     eks_public_endpoint: bool = True
     eks_public_access_cidrs: tuple[str, ...] = ()
+    # Folders of the users' task packages, bundled into both runtimes: `-c task_package=DIR[,DIR]`, not cdk.json.
+    task_packages: tuple[str, ...] = ()
     # IAM roles given cluster admin through EKS access entries (operators, break-glass).
     admin_role_arns: tuple[str, ...] = ()
     # NAT gateways of the fleet's VPC: 1 is cheapest, 2 keeps egress up when one AZ fails.
@@ -109,6 +112,11 @@ class EnvironmentConfig(BaseModel):
     def resource_prefix(self) -> str:
         return f"{PROJECT}-{self.name}"
 
+    @property
+    def task_package_modules(self) -> str:
+        """TASK_PACKAGES for the deployed components: each package by module name, as bundled."""
+        return ",".join(Path(folder).expanduser().resolve().name for folder in self.task_packages)
+
 
 def _from_command_line(node: Node) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
@@ -128,4 +136,8 @@ def load_config(node: Node) -> EnvironmentConfig:
     environments: dict[str, Any] = node.try_get_context("environments") or {}
     if env_name not in environments:
         raise ValueError(f"unknown environment {env_name!r}; cdk.json defines: {', '.join(sorted(environments))}")
-    return EnvironmentConfig(name=env_name, **{**environments[env_name], **_from_command_line(node)})
+    packages = tuple(folder.strip() for folder in str(node.try_get_context("task_package") or "").split(",")
+                     if folder.strip())
+    return EnvironmentConfig(
+        name=env_name, **{**environments[env_name], **_from_command_line(node)}, task_packages=packages
+    )

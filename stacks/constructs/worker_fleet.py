@@ -19,22 +19,24 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.lambda_layer_kubectl_v36 import KubectlV36Layer
 from constructs import Construct
 
+from stacks.assets import task_package_sources
 from stacks.config import EnvironmentConfig
 from stacks.constructs import worker_manifests as m
 from stacks.constructs.operational_alarms import FIVE_MINUTES, OperationalAlarms
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "workers/Dockerfile"
-# .dockerignore syntax. The image needs only these; excluding the rest keeps the asset hash, and so image
+# .dockerignore syntax. The image needs only these, and the configured task packages' sources (only those: other
+# copies under build/ would change the asset hash); excluding the rest keeps the asset hash, and so image
 # rebuilds, tied to them (CDK also adds the repo's .dockerignore).
-IMAGE_EXCLUDE = [
-    "*",
-    "!requirements-worker.txt",
-    "!tasklane",
-    "!workers",
-    "**/__pycache__",
-    "**/*.pyc",
-]
+IMAGE_INCLUDE = ["!requirements-worker.txt", "!tasklane", "!workers"]
+IMAGE_EXCLUDE_AFTER = ["**/__pycache__", "**/*.pyc"]
+
+
+def image_exclude(task_packages: Path | None) -> list[str]:
+    extra = [f"!{task_packages.relative_to(REPO_ROOT)}"] if task_packages else []
+    return ["*", *IMAGE_INCLUDE, *extra, *IMAGE_EXCLUDE_AFTER]
+
 
 # kubectl supports one minor version of skew, but an exact match avoids surprises: bump both together.
 KUBECTL_LAYERS: dict[str, type[KubectlV36Layer]] = {"1.36": KubectlV36Layer}
@@ -248,15 +250,19 @@ class WorkerFleet(Construct):
         )
 
         # Built only when the app is deployed or its assets published; synth just hashes the files.
+        task_packages = task_package_sources(config.task_packages)
         self.image = ecr_assets.DockerImageAsset(
             self,
             "WorkerImage",
             directory=str(REPO_ROOT),
             file=DOCKERFILE,
-            exclude=IMAGE_EXCLUDE,
+            build_args={
+                "PYTHON_IMAGE": config.worker_base_image,
+                **({"TASK_PACKAGES": str(task_packages.relative_to(REPO_ROOT))} if task_packages else {}),
+            },
+            exclude=image_exclude(task_packages),
             ignore_mode=IgnoreMode.DOCKER,
             platform=ecr_assets.Platform.LINUX_AMD64,
-            build_args={"PYTHON_IMAGE": config.worker_base_image},
         )
 
         settings = m.WorkerManifestSettings(
@@ -271,6 +277,7 @@ class WorkerFleet(Construct):
             concurrency=config.worker_concurrency,
             visibility_seconds=config.long_task_visibility_seconds,
             max_task_timeout_seconds=config.max_eks_task_timeout_seconds,
+            task_packages=config.task_package_modules,
         )
 
         # Worker identity (IRSA): this queue, this table, this bucket and nothing else.
