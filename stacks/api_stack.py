@@ -12,8 +12,12 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.identity import Identity
 from stacks.constructs.job_api import JobApi
 from stacks.constructs.job_store import JobStore
+from stacks.constructs.operational_alarms import FIVE_MINUTES, OperationalAlarms
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.nag import apply_nag
+
+API_5XX_RATE = 0.01
+API_P99_MS = 5000
 
 
 class ApiStack(Stack):
@@ -26,6 +30,7 @@ class ApiStack(Stack):
         store: JobStore,
         identity: Identity,
         state_machine: sfn.IStateMachine,
+        alarms: OperationalAlarms,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -34,6 +39,21 @@ class ApiStack(Stack):
             self, "JobApi", config=config, functions=functions, table=store.table,
             idempotency_table=store.idempotency, manifests=store.manifests, state_machine=state_machine,
             user_pool=identity.user_pool, user_pool_clients=[identity.dashboard_client],
+        )
+        # 5XXError is 0 or 1 per request, so its average is the share of requests that failed.
+        alarms.add(
+            self, "ApiServerErrors",
+            self.api.rest_api.metric_server_error(period=FIVE_MINUTES, statistic="Average"),
+            threshold=API_5XX_RATE, evaluation_periods=2,
+            description=f"Over {API_5XX_RATE:.0%} of API requests answered 5xx for 10 minutes: the API function "
+            "or the authorizer is failing or timing out (see the runbook).",
+        )
+        alarms.add(
+            self, "ApiSlow",
+            self.api.rest_api.metric_latency(period=FIVE_MINUTES, statistic="p99"),
+            threshold=API_P99_MS, evaluation_periods=3,
+            description=f"The API's p99 latency stayed above {API_P99_MS / 1000:g} s for 15 minutes (API Gateway "
+            "gives up at 29 s): DynamoDB throttling, cold starts or large submissions.",
         )
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "RestApiId", value=self.api.rest_api.rest_api_id)

@@ -1,15 +1,31 @@
-"""Per-environment settings, chosen with `cdk ... -c env=dev|prod` and read from cdk.json's context."""
+"""Per-environment settings, chosen with `cdk ... -c env=dev|staging|prod` and read from cdk.json's context.
+
+A few settings can also be given on the command line, over cdk.json: `-c alarm_email=ADDRESS`,
+`-c alarm_topic_arn=ARN`, `-c eks_public_access_cidrs=CIDR[,CIDR...]`, `-c admin_role_arns=ARN[,ARN...]`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aws_cdk import RemovalPolicy
 from constructs import Node
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROJECT = "tasklane"
+Runtime = Literal["lambda", "eks"]
+# The API caps a task's timeout_seconds at 7 days today (lambdas/api/schemas.py).
+SEVEN_DAYS = 7 * 24 * 3600
+# Interface endpoints the VPC may get, by service name (com.amazonaws.<region>.<name>).
+INTERFACE_ENDPOINT_SERVICES = ("sqs", "sts", "logs", "ecr.api", "ecr.dkr", "states", "monitoring")
+# Settings that `-c key=value` may override; lists are comma-separated there.
+COMMAND_LINE_SETTINGS = ("alarm_email", "alarm_topic_arn", "eks_public_access_cidrs", "admin_role_arns")
+_LIST_SETTINGS = {"eks_public_access_cidrs", "admin_role_arns"}
+
+
+def _default_max_timeouts() -> dict[Runtime, int]:
+    return {"lambda": 60, "eks": SEVEN_DAYS}
 
 
 class EnvironmentConfig(BaseModel):
@@ -17,6 +33,9 @@ class EnvironmentConfig(BaseModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")
     retain_data: bool = False
+    # A production environment: deletion protection on its tables and user pool, and a public EKS endpoint
+    # only from listed CIDRs.
+    production: bool = False
     log_retention_days: int = 14
     # Messages per runner invocation; each carries up to ten short tasks, so 10 is 100 tasks.
     runner_batch_size: int = Field(default=10, ge=1, le=10_000)
@@ -24,28 +43,71 @@ class EnvironmentConfig(BaseModel):
     runner_max_concurrency: int = Field(default=20, ge=2, le=1000)
     runner_timeout_seconds: int = Field(default=120, ge=10, le=900)
     long_task_visibility_seconds: int = Field(default=300, ge=30, le=43_200)
+    # The longest timeout_seconds a task of each runtime may ask for. The EKS one sets how long a worker pod
+    # may drain (its termination grace period): no scale-in, rollout or node update kills a task within it.
+    max_task_timeout_seconds: dict[Runtime, int] = Field(default_factory=lambda: _default_max_timeouts())
     # SQS moves a message to its DLQ after this many receives: above any task's max_attempts, so the
     # platform decides when a task has failed and only unreadable messages are dead-lettered by SQS.
     max_receive_count: int = Field(default=25, ge=2, le=1000)
     worker_min_replicas: int = Field(default=1, ge=0)
-    worker_max_replicas: int = Field(default=20, ge=1)
+    worker_max_replicas: int = Field(default=6, ge=1)
     # Tasks one worker pod runs at once; also KEDA's target of queued + in-flight messages per pod.
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     worker_node_instance_type: str = "m6i.large"
-    worker_node_min: int = Field(default=1, ge=0)
+    # The Cluster Autoscaler moves the node group between these; worker_fleet.py checks that the maximum
+    # holds worker_max_replicas pods.
+    worker_node_min: int = Field(default=1, ge=1)
     worker_node_max: int = Field(default=4, ge=1)
+    # The worker image's base (Dockerfile ARG PYTHON_IMAGE). Pin it by digest (python:3.12-slim@sha256:...)
+    # for reproducible builds: docs/OPERATIONS.md says how to find the digest.
+    worker_base_image: str = "python:3.12-slim"
     # Needs a matching kubectl layer in stacks/constructs/worker_fleet.py (KUBECTL_LAYERS).
     kubernetes_version: str = "1.36"
     # The API endpoint is always reachable from the VPC; from outside only if public, and then only from these
-    # CIDRs (none listed: from anywhere, still behind IAM authentication).
+    # CIDRs (none listed: from anywhere, still behind IAM authentication; refused in production).
     eks_public_endpoint: bool = True
     eks_public_access_cidrs: tuple[str, ...] = ()
     # Folders of the users' task packages, bundled into both runtimes: `-c task_package=DIR[,DIR]`, not cdk.json.
     task_packages: tuple[str, ...] = ()
+    # IAM roles given cluster admin through EKS access entries (operators, break-glass).
+    admin_role_arns: tuple[str, ...] = ()
+    # NAT gateways of the fleet's VPC: 1 is cheapest, 2 keeps egress up when one AZ fails.
+    nat_gateways: int = Field(default=1, ge=1, le=2)
+    # Interface endpoints (S3 and DynamoDB always get free gateway endpoints); see docs/OPERATIONS.md.
+    interface_endpoints: tuple[str, ...] = ()
+    # Where alarms go: this address is subscribed to the alarm topic; with a topic ARN, alarms publish to
+    # that existing topic instead of a new one.
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    alarm_topic_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EnvironmentConfig:
+        if self.worker_node_min > self.worker_node_max:
+            raise ValueError("worker_node_min must not exceed worker_node_max")
+        if self.worker_min_replicas > self.worker_max_replicas:
+            raise ValueError("worker_min_replicas must not exceed worker_max_replicas")
+        if self.production and self.eks_public_endpoint and not self.eks_public_access_cidrs:
+            raise ValueError(
+                f"{self.name} is a production environment: list eks_public_access_cidrs (cdk.json or "
+                "-c eks_public_access_cidrs=...) or set eks_public_endpoint to false"
+            )
+        if unknown := set(self.interface_endpoints) - set(INTERFACE_ENDPOINT_SERVICES):
+            raise ValueError(f"interface_endpoints: unknown {sorted(unknown)}; known: {INTERFACE_ENDPOINT_SERVICES}")
+        if set(self.max_task_timeout_seconds) != {"lambda", "eks"}:
+            raise ValueError("max_task_timeout_seconds needs both runtimes: lambda and eks")
+        if not 1 <= self.max_task_timeout_seconds["lambda"] < self.runner_timeout_seconds:
+            raise ValueError("max_task_timeout_seconds.lambda must be shorter than runner_timeout_seconds")
+        if not 1 <= self.max_task_timeout_seconds["eks"] <= SEVEN_DAYS:
+            raise ValueError(f"max_task_timeout_seconds.eks must be between 1 and {SEVEN_DAYS}")
+        return self
 
     @property
     def removal_policy(self) -> RemovalPolicy:
         return RemovalPolicy.RETAIN if self.retain_data else RemovalPolicy.DESTROY
+
+    @property
+    def max_eks_task_timeout_seconds(self) -> int:
+        return self.max_task_timeout_seconds["eks"]
 
     def resource_prefix(self) -> str:
         return f"{PROJECT}-{self.name}"
@@ -56,12 +118,26 @@ class EnvironmentConfig(BaseModel):
         return ",".join(Path(folder).expanduser().resolve().name for folder in self.task_packages)
 
 
+def _from_command_line(node: Node) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for key in COMMAND_LINE_SETTINGS:
+        value = node.try_get_context(key)
+        if value is None:
+            continue
+        if key in _LIST_SETTINGS and isinstance(value, str):
+            value = tuple(v.strip() for v in value.split(",") if v.strip())
+        overrides[key] = value
+    return overrides
+
+
 def load_config(node: Node) -> EnvironmentConfig:
-    """The environment named by the `env` context key, defaulting to dev."""
+    """The environment named by the `env` context key (default dev), with command-line overrides."""
     env_name = node.try_get_context("env") or "dev"
     environments: dict[str, Any] = node.try_get_context("environments") or {}
     if env_name not in environments:
         raise ValueError(f"unknown environment {env_name!r}; cdk.json defines: {', '.join(sorted(environments))}")
     packages = tuple(folder.strip() for folder in str(node.try_get_context("task_package") or "").split(",")
                      if folder.strip())
-    return EnvironmentConfig(name=env_name, **environments[env_name], task_packages=packages)
+    return EnvironmentConfig(
+        name=env_name, **{**environments[env_name], **_from_command_line(node)}, task_packages=packages
+    )

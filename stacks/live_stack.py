@@ -11,8 +11,12 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.identity import Identity
 from stacks.constructs.job_store import JobStore
 from stacks.constructs.live_updates import LiveUpdates
+from stacks.constructs.operational_alarms import FIVE_MINUTES, OperationalAlarms, table_throttles
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.nag import apply_nag
+
+# Pushes should leave within a second; at 60 s the event source mapping starts skipping records.
+PUBLISHER_MAX_AGE_MS = 30_000
 
 
 class LiveStack(Stack):
@@ -24,6 +28,7 @@ class LiveStack(Stack):
         config: EnvironmentConfig,
         store: JobStore,
         identity: Identity,
+        alarms: OperationalAlarms,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -32,6 +37,14 @@ class LiveStack(Stack):
             self, "LiveUpdates", config=config, functions=functions, table=store.table,
             user_pool=identity.user_pool, user_pool_clients=[identity.dashboard_client],
         )
+        alarms.add(
+            self, "LivePublisherBehind",
+            self.live.publisher_function.metric("IteratorAge", period=FIVE_MINUTES, statistic="Maximum"),
+            threshold=PUBLISHER_MAX_AGE_MS,
+            description=f"The live publisher is over {PUBLISHER_MAX_AGE_MS // 1000} s behind the job table's "
+            "stream: dashboards lag, and records older than 60 s are skipped (see the runbook).",
+        )
+        table_throttles(alarms, self, "Connections", self.live.connections)
         CfnOutput(self, "WebSocketApiId", value=self.live.api.api_id)
         CfnOutput(self, "WebSocketStage", value=self.live.stage.stage_name)
         CfnOutput(self, "WebSocketUrl", value=self.live.url)

@@ -31,6 +31,25 @@ COMMON_SUPPRESSIONS = [
 
 # Findings specific to one stack, by the stack's role.
 STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
+    "account": [
+        NagPackSuppression(
+            id="AwsSolutions-IAM4",
+            reason="The account's API Gateway CloudWatch role, needed for the stages' access logs, uses "
+            "AmazonAPIGatewayPushToCloudWatchLogs, the managed policy AWS documents for it.",
+            applies_to=[
+                "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+            ],
+        ),
+    ],
+    "github": [
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason="The GitHub deploy role may assume only the CDK bootstrap roles of its account "
+            "(cdk-hnb659fds-*: deploy, file and image publishing, lookup), whose names end in the account and "
+            "region; they do the deploying, with the permissions `cdk bootstrap` gave them.",
+            applies_to=[RegexAppliesTo(regex="/^Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-hnb659fds-\\*$/")],
+        ),
+    ],
     "data": [
         NagPackSuppression(
             id="AwsSolutions-COG8",
@@ -59,14 +78,6 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
             reason="Access logs record every request of the stage; execution logs stay off: API Gateway writes them "
             "to a log group it creates itself (API-Gateway-Execution-Logs_<api id>/v1), outside this stack's "
             "retention and removal settings, and the access logs plus the function's own logs cover each failure.",
-        ),
-        NagPackSuppression(
-            id="AwsSolutions-IAM4",
-            reason="The account's API Gateway CloudWatch role (cloud_watch_role=True, needed for access logs) uses "
-            "AmazonAPIGatewayPushToCloudWatchLogs, the managed policy AWS documents for it.",
-            applies_to=[
-                "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-            ],
         ),
         NagPackSuppression(
             id="AwsSolutions-APIG3",
@@ -137,12 +148,13 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
         NagPackSuppression(
             id="AwsSolutions-IAM4",
             reason="AWS managed policies EKS requires for its cluster role, node role (worker node, CNI, ECR pull) "
-            "and the CDK kubectl handler in the VPC; AWS keeps them in step with the service.",
+            "and the CDK kubectl handler in the VPC, and the one AWS documents for the CloudWatch Observability "
+            "add-on's agent (CloudWatchAgentServerPolicy); AWS keeps them in step with the services.",
             applies_to=[
                 RegexAppliesTo(
                     regex="/^Policy::arn:<AWS::Partition>:iam::aws:policy/(AmazonEKSClusterPolicy|"
                     "AmazonEKSWorkerNodePolicy|AmazonEKS_CNI_Policy|AmazonEC2ContainerRegistry(ReadOnly|PullOnly)|"
-                    "service-role/AWSLambdaVPCAccessExecutionRole)$/"
+                    "service-role/AWSLambdaVPCAccessExecutionRole|CloudWatchAgentServerPolicy)$/"
                 ),
                 RegexAppliesTo(regex='/^Policy::\\{"Fn::If":\\["\\w*HasEcrPublic/'),
             ],
@@ -190,10 +202,13 @@ def public_api_methods(stack: Stack) -> list[apigw.Method]:
     ]
 
 
+# Stacks of the account rather than of the platform's functions: only their own suppressions apply.
+ACCOUNT_ROLES = ("account", "github")
+
+
 def apply_nag(stack: Stack, role: str) -> None:
-    NagSuppressions.add_stack_suppressions(
-        stack, COMMON_SUPPRESSIONS + STACK_SUPPRESSIONS[role], apply_to_nested_stacks=True
-    )
+    common = [] if role in ACCOUNT_ROLES else COMMON_SUPPRESSIONS
+    NagSuppressions.add_stack_suppressions(stack, common + STACK_SUPPRESSIONS[role], apply_to_nested_stacks=True)
     if role == "api":
         for method in public_api_methods(stack):
             NagSuppressions.add_resource_suppressions(method, PUBLIC_METHOD_SUPPRESSIONS, apply_to_children=True)

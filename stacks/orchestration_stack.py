@@ -28,6 +28,7 @@ class OrchestrationStack(Stack):
         *,
         config: EnvironmentConfig,
         table: dynamodb.ITable,
+        idempotency_table: dynamodb.ITable,
         manifests: s3.IBucket,
         **kwargs: Any,
     ) -> None:
@@ -50,8 +51,10 @@ class OrchestrationStack(Stack):
             self, "DeadLetterDrain", functions=functions, table=table, queues=self.queues, workflow=self.workflow
         )
         self.alarms = OperationalAlarms(
-            self, "Alarms", queues=self.queues, runner=self.runner.function, drain=self.dead_letter_drain.function,
-            state_machine=self.workflow.state_machine,
+            self, "Alarms", config=config, queues=self.queues, runner=self.runner.function,
+            drain=self.dead_letter_drain.function, state_machine=self.workflow.state_machine,
+            step_functions=dict(self.workflow.step_functions),
+            tables={"Jobs": table, "Idempotency": idempotency_table},
         )
         CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.job_workflow import JobWorkflow
+from stacks.constructs.operational_alarms import OperationalAlarms
 from stacks.constructs.worker_fleet import WorkerFleet
 from stacks.nag import apply_nag
 
@@ -28,12 +29,13 @@ class WorkersStack(Stack):
         table: dynamodb.ITable,
         manifest_bucket: s3.IBucket,
         workflow: JobWorkflow,
+        alarms: OperationalAlarms,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
         self.fleet = WorkerFleet(
             self, "Fleet", config=config, long_queue=long_queue, short_queue=short_queue, table=table,
-            manifest_bucket=manifest_bucket,
+            manifest_bucket=manifest_bucket, alarms=alarms,
         )
         # The worker that finishes a job's last task resumes the job's workflow.
         workflow.grant_resume(self.fleet.worker_service_account)

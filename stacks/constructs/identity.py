@@ -28,6 +28,8 @@ class Identity(Construct):
             feature_plan=cognito.FeaturePlan.ESSENTIALS,
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             removal_policy=config.removal_policy,
+            # A production pool can only be deleted after this is turned off (its users cannot be restored).
+            deletion_protection=config.production,
         )
         self.dashboard_client = self.user_pool.add_client(
             "Dashboard",

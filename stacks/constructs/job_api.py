@@ -88,9 +88,9 @@ class JobApi(Construct):
             self,
             "Api",
             description="Submit and follow Tasklane jobs",
-            # Access logging needs the account's API Gateway CloudWatch role; this creates it if missing.
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=config.removal_policy,
+            # Access logging needs the account's API Gateway CloudWatch role: the account stack sets it, and
+            # this API's stack depends on that stack (stacks/app_builder.py).
+            cloud_watch_role=False,
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=apigw.Cors.ALL_ORIGINS, allow_methods=apigw.Cors.ALL_METHODS, allow_headers=CORS_HEADERS
             ),

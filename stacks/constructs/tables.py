@@ -1,5 +1,5 @@
 """The one way the platform makes a DynamoDB table: on demand, with point-in-time recovery, kept or removed
-with its environment's data."""
+with its environment's data, and protected from deletion in production."""
 
 from __future__ import annotations
 
@@ -34,5 +34,6 @@ def on_demand_table(
             point_in_time_recovery_enabled=True
         ),
         removal_policy=config.removal_policy,
+        deletion_protection=config.production,
         **options,
     )

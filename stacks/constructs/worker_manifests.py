@@ -13,18 +13,30 @@ Manifest = dict[str, Any]
 WORKER_PORT = 8080
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
-# A pod asked to stop (scale-in, rollout, node drain) gets SIGTERM and this long before SIGKILL; the worker
-# stops taking messages and finishes its tasks within WORKER_DRAIN_SECONDS, which leaves it time to exit cleanly.
-# The worker's long poll is also waited out (workers/__init__.py), so grace > drain + poll wait.
-TERMINATION_GRACE_SECONDS = 600
-DRAIN_SECONDS = 540
+# A pod asked to stop (scale-in, rollout, node drain) gets SIGTERM and its grace period before SIGKILL. The
+# worker stops taking messages at once and lets its running tasks finish: each ends by its own timeout, at
+# most the longest the API accepts (max_task_timeout_seconds.eks), so the drain deadline is that plus time
+# to commit, and the grace period adds the worker's last long poll (workers/__init__.py) and its exit.
+DRAIN_COMMIT_MARGIN_SECONDS = 60
+EXIT_MARGIN_SECONDS = 30
 POLL_WAIT_SECONDS = 20
+# The Cluster Autoscaler never removes a node that runs a pod so annotated: a worker's node stays until
+# the worker has drained and gone, whatever the node's use.
+SAFE_TO_EVICT_ANNOTATION = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 
 KEDA_NAMESPACE = "keda"
 KEDA_OPERATOR_SERVICE_ACCOUNT = "keda-operator"
 KEDA_CHART_REPOSITORY = "https://kedacore.github.io/charts"
 KEDA_CHART_VERSION = "2.21.1"
 TRIGGER_AUTHENTICATION_NAME = "keda-operator-aws"
+
+# The node autoscaler (docs/ARCHITECTURE.md says why this one). Its minor version should match the
+# cluster's; v1.35.2 is the newest release verified here: bump it with kubernetes_version.
+CLUSTER_AUTOSCALER_NAMESPACE = "kube-system"
+CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+CLUSTER_AUTOSCALER_CHART_REPOSITORY = "https://kubernetes.github.io/autoscaler"
+CLUSTER_AUTOSCALER_CHART_VERSION = "9.43.1"
+CLUSTER_AUTOSCALER_IMAGE_TAG = "v1.35.2"
 
 # Scale-in is slow and one pod at a time: every removed pod drains its in-flight tasks, and the in-flight
 # count dips briefly between a worker's receive calls, which must not read as spare capacity.
@@ -47,6 +59,8 @@ class WorkerManifestSettings:
     concurrency: int
     # The long queue's visibility timeout: the worker extends it on a heartbeat derived from this.
     visibility_seconds: int
+    # The longest timeout_seconds an EKS task may have: what a stopping pod must be able to wait out.
+    max_task_timeout_seconds: int
     # Where a windowed job's next short tasks go when a long one ends; empty: the worker sends none.
     short_queue_url: str = ""
     # TASK_PACKAGES: the task packages in the image, by module name; empty: only the built-in task types.
@@ -65,8 +79,18 @@ class WorkerManifestSettings:
             )
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
-        if DRAIN_SECONDS + POLL_WAIT_SECONDS >= TERMINATION_GRACE_SECONDS:
-            raise ValueError("the drain deadline must end before the pod is killed")
+        if self.max_task_timeout_seconds < 1:
+            raise ValueError("max_task_timeout_seconds must be >= 1")
+
+    @property
+    def drain_seconds(self) -> int:
+        """How long a stopping worker waits for its running tasks (WORKER_DRAIN_SECONDS)."""
+        return self.max_task_timeout_seconds + DRAIN_COMMIT_MARGIN_SECONDS
+
+    @property
+    def termination_grace_seconds(self) -> int:
+        """The pod's grace period: the drain, the long poll it waits out, and the exit."""
+        return self.drain_seconds + POLL_WAIT_SECONDS + EXIT_MARGIN_SECONDS
 
     @property
     def labels(self) -> dict[str, str]:
@@ -113,7 +137,7 @@ def _env(s: WorkerManifestSettings) -> list[dict[str, str]]:
         "AWS_DEFAULT_REGION": s.region,
         "WORKER_CONCURRENCY": str(s.concurrency),
         "WORKER_VISIBILITY_SECONDS": str(s.visibility_seconds),
-        "WORKER_DRAIN_SECONDS": str(DRAIN_SECONDS),
+        "WORKER_DRAIN_SECONDS": str(s.drain_seconds),
         "WORKER_POLL_WAIT_SECONDS": str(POLL_WAIT_SECONDS),
         # The kubelet probes the pod IP, so the health server must not listen on loopback only.
         "WORKER_HEALTH_HOST": "0.0.0.0",
@@ -165,12 +189,12 @@ def deployment(s: WorkerManifestSettings) -> Manifest:
             # New pods come up before old ones start draining, so a rollout never lowers capacity.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
             "template": {
-                "metadata": {"labels": s.labels},
+                "metadata": {"labels": s.labels, "annotations": {SAFE_TO_EVICT_ANNOTATION: "false"}},
                 "spec": {
                     "serviceAccountName": s.service_account,
                     # IRSA mounts its own projected token; the worker never calls the Kubernetes API.
                     "automountServiceAccountToken": False,
-                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    "terminationGracePeriodSeconds": s.termination_grace_seconds,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": 10001,
@@ -268,4 +292,26 @@ def keda_chart_values() -> dict[str, Any]:
     # The chart reuses the IRSA service account the stack creates instead of making its own.
     return {
         "serviceAccount": {"operator": {"create": False, "name": KEDA_OPERATOR_SERVICE_ACCOUNT}},
+    }
+
+
+def cluster_autoscaler_values(cluster_name: str, region: str) -> dict[str, Any]:
+    """The chart finds the node group by the tags EKS puts on its Auto Scaling group, and uses the IRSA
+    service account the stack creates."""
+    return {
+        "cloudProvider": "aws",
+        "awsRegion": region,
+        "autoDiscovery": {"clusterName": cluster_name},
+        "image": {"tag": CLUSTER_AUTOSCALER_IMAGE_TAG},
+        "rbac": {"serviceAccount": {"create": False, "name": CLUSTER_AUTOSCALER_SERVICE_ACCOUNT}},
+        "extraArgs": {
+            # Fewest idle resources after a scale-up; spread across the node group's AZs.
+            "expander": "least-waste",
+            "balance-similar-node-groups": "true",
+            # Nodes that run only system pods (CoreDNS, KEDA) or pods with emptyDir may still go; worker
+            # pods are kept by their safe-to-evict annotation instead.
+            "skip-nodes-with-system-pods": "false",
+            "skip-nodes-with-local-storage": "false",
+            "scale-down-unneeded-time": "10m",
+        },
     }

@@ -1,7 +1,8 @@
 """Infrastructure-test fixtures: the whole CDK app, built and synthesized once per session.
 
 Synthesis is slow (jsii, cdk-nag, asset staging), so tests share session fixtures: `cdk_app` (env=dev, what
-`cdk synth` builds by default) and, for per-environment settings only, `prod_app`. Each app gets cdk.json's
+`cdk synth` builds by default) and, for per-environment settings only, `prod_app` and `staging_app`;
+`every_env_app` is each of the three in turn, for the rules every environment must keep. Each app gets cdk.json's
 context, as `cdk synth` would, and no CDK_DEFAULT_ACCOUNT/REGION, so the stacks are environment-agnostic
 and their templates the same on every machine.
 """
@@ -301,3 +302,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if not (LAYER_DIR / "python").is_dir() or not (WEB_DIST / "index.html").is_file():
         root = Path(__file__).parents[2]
         subprocess.run(["make", "--no-print-directory", "-s", "layer", "web"], cwd=root, check=True)
+
+
+@pytest.fixture(scope="session")
+def staging_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CdkApp]:
+    """The app as `cdk synth -c env=staging` builds it."""
+    yield build(tmp_path_factory.mktemp("cdk-staging"), {**CDK_CONTEXT, "env": "staging"})
+
+
+ENVIRONMENT_FIXTURES = {"dev": "cdk_app", "staging": "staging_app", "prod": "prod_app"}
+
+
+@pytest.fixture(scope="session", params=sorted(ENVIRONMENT_FIXTURES))
+def every_env_app(request: pytest.FixtureRequest) -> CdkApp:
+    """Each environment of cdk.json, built as `cdk synth -c env=<name>` builds it."""
+    app: CdkApp = request.getfixturevalue(ENVIRONMENT_FIXTURES[request.param])
+    return app

@@ -22,6 +22,7 @@ from keda_crd_schemas import SCHEMAS
 from stacks.config import EnvironmentConfig
 from stacks.constructs import worker_manifests as m
 from stacks.constructs.job_workflow import JobWorkflow
+from stacks.constructs.operational_alarms import OperationalAlarms
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.constructs.task_queues import TaskQueues
 from stacks.constructs.worker_fleet import REPO_ROOT
@@ -46,6 +47,7 @@ def settings(**overrides: Any) -> m.WorkerManifestSettings:
         "max_replicas": 7,
         "concurrency": 4,
         "visibility_seconds": 300,
+        "max_task_timeout_seconds": 3600,
     }
     return m.WorkerManifestSettings(**(values | overrides))
 
@@ -97,9 +99,11 @@ def test_worker_pod_probes_grace_and_drain() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     env = {e["name"]: e["value"] for e in container["env"]}
-    # workers/__init__.py: the grace period must cover the drain deadline plus one long poll.
+    # The drain waits out the longest task the API accepts (3600 s here), and the grace period covers the
+    # drain plus one long poll (workers/__init__.py).
+    assert int(env["WORKER_DRAIN_SECONDS"]) > 3600
     drain_and_poll = int(env["WORKER_DRAIN_SECONDS"]) + int(env["WORKER_POLL_WAIT_SECONDS"])
-    assert drain_and_poll < pod["terminationGracePeriodSeconds"] == 600
+    assert drain_and_poll < pod["terminationGracePeriodSeconds"]
     assert env["WORKER_HEALTH_HOST"] == "0.0.0.0"
     assert env["WORKER_HEALTH_PORT"] == "8080"
     assert env["WORKER_VISIBILITY_SECONDS"] == "300"
@@ -190,10 +194,16 @@ def synth(outdir: Path, **config: Any) -> Synth:
         data, "Workflow", config=environment, functions=PythonFunctions(data, "Functions", config=environment),
         table=table, manifests=bucket, queues=queues,
     )
+    alarms = OperationalAlarms(
+        data, "Alarms", config=environment, queues=queues, runner=workflow.step_functions["finalize"],
+        drain=workflow.step_functions["finalize"], state_machine=workflow.state_machine, step_functions={},
+        tables={},
+    )
     stack = WorkersStack(
         app,
         "Workers",
         config=environment,
+        alarms=alarms,
         long_queue=queues.long,
         short_queue=queues.short,
         table=table,
@@ -273,6 +283,9 @@ def test_managed_node_group(synthesized: Synth) -> None:
             "AmiType": "AL2023_x86_64_STANDARD",
             "InstanceTypes": ["m6i.large"],
             "ScalingConfig": {"MinSize": 1, "MaxSize": 4, "DesiredSize": 1},
+            "LaunchTemplate": Match.object_like({"Id": Match.any_value()}),
+            # A node update that cannot drain a worker fails rather than killing its tasks.
+            "ForceUpdateEnabled": False,
         },
     )
 
@@ -408,7 +421,9 @@ def test_manifests_are_applied_valid_and_in_order(synthesized: Synth) -> None:
         return found
 
     depends = {k: set(r.get("DependsOn", [])) for k, r in synthesized.resources.items()}
-    (chart_id,) = synthesized.of_type("Custom::AWSCDK-EKS-HelmChart")
+    (chart_id,) = [
+        k for k, r in synthesized.of_type("Custom::AWSCDK-EKS-HelmChart").items() if r["Properties"]["Chart"] == "keda"
+    ]
     assert {chart_id, logical_id_of("Deployment")} <= depends[logical_id_of("ScaledObject")]
 
 
@@ -485,3 +500,151 @@ def test_dockerfile_is_multi_stage_non_root_and_checks_liveness() -> None:
 def test_dockerignore_keeps_the_build_context_small() -> None:
     ignored = set((REPO_ROOT / ".dockerignore").read_text().split())
     assert {".venv", "node_modules", "cdk.out", "build", ".local", "web", "tests", ".git"} <= ignored
+
+
+# --- growing with the queue, and stopping without killing a task ---------------------------------------------
+
+
+def test_grace_period_follows_the_longest_task_the_api_accepts() -> None:
+    short, week = settings(max_task_timeout_seconds=600), settings(max_task_timeout_seconds=7 * 24 * 3600)
+    for s in (short, week):
+        pod = m.deployment(s)["spec"]["template"]["spec"]
+        env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+        assert int(env["WORKER_DRAIN_SECONDS"]) == s.drain_seconds >= s.max_task_timeout_seconds + 30
+        assert pod["terminationGracePeriodSeconds"] == s.termination_grace_seconds
+        assert s.termination_grace_seconds > s.drain_seconds + int(env["WORKER_POLL_WAIT_SECONDS"])
+    assert week.termination_grace_seconds > 7 * 24 * 3600
+
+
+def test_worker_pods_keep_their_node_until_they_are_gone() -> None:
+    template = m.deployment(settings())["spec"]["template"]
+    assert template["metadata"]["annotations"] == {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
+
+
+def test_every_environments_pods_wait_out_its_longest_task(every_env_app: CdkApp) -> None:
+    (deployment,) = [x for x in _applied_in(every_env_app) if x["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    longest = every_env_app.config.max_task_timeout_seconds["eks"]
+    assert int(env["WORKER_DRAIN_SECONDS"]) > longest
+    drain_and_poll = int(env["WORKER_DRAIN_SECONDS"]) + int(env["WORKER_POLL_WAIT_SECONDS"])
+    assert pod["terminationGracePeriodSeconds"] > drain_and_poll
+
+
+def _applied_in(app: CdkApp) -> list[m.Manifest]:
+    return [
+        manifest
+        for r in app.resources("workers", "Custom::AWSCDK-EKS-KubernetesResource").values()
+        for manifest in json.loads(_text(r["Properties"]["Manifest"]))
+    ]
+
+
+def test_every_environments_nodes_hold_its_most_replicas(every_env_app: CdkApp) -> None:
+    """Node bounds agree with replica bounds: worker_node_max nodes hold worker_max_replicas pods."""
+    from stacks.constructs.worker_fleet import SYSTEM_NODES, workers_per_node
+
+    config = every_env_app.config
+    per_node = workers_per_node(config.worker_node_instance_type, 500)
+    assert (config.worker_node_max - SYSTEM_NODES) * per_node >= config.worker_max_replicas
+    (group,) = every_env_app.resources("workers", "AWS::EKS::Nodegroup").values()
+    scaling = group["Properties"]["ScalingConfig"]
+    assert (scaling["MinSize"], scaling["MaxSize"]) == (config.worker_node_min, config.worker_node_max)
+    assert group["Properties"]["InstanceTypes"] == [config.worker_node_instance_type]
+
+
+def test_prod_can_run_fifty_workers() -> None:
+    """The issue's numbers: KEDA may ask for 50 workers in prod, and two fit an m6i.large."""
+    from stacks.constructs.worker_fleet import workers_per_node
+
+    assert workers_per_node("m6i.large", 500) == 2
+    assert workers_per_node("m6i.xlarge", 500) == 6
+
+
+def test_node_bounds_that_cannot_hold_the_replicas_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot hold worker_max_replicas=20"):
+        synth(tmp_path, worker_max_replicas=20, worker_node_max=4)
+
+
+def test_cluster_autoscaler_runs_with_its_own_narrow_role(synthesized: Synth) -> None:
+    charts = {
+        r["Properties"]["Chart"]: r["Properties"] for r in synthesized.of_type("Custom::AWSCDK-EKS-HelmChart").values()
+    }
+    autoscaler = charts["cluster-autoscaler"]
+    assert autoscaler["Repository"] == m.CLUSTER_AUTOSCALER_CHART_REPOSITORY
+    assert autoscaler["Version"] == m.CLUSTER_AUTOSCALER_CHART_VERSION
+    assert autoscaler["Namespace"] == "kube-system"
+    values = json.loads(_text(autoscaler["Values"]))
+    assert values["autoDiscovery"] == {"clusterName": "tasklane-test-workers"}
+    assert values["rbac"]["serviceAccount"] == {"create": False, "name": "cluster-autoscaler"}
+    statements = _policy_of_service_account(synthesized, "cluster-autoscaler")
+    resize = {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}
+    (resizing,) = [s for s in statements if set(s["Action"]) & resize]
+    assert resizing["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/tasklane-test-workers": "owned"}
+    }
+    for statement in statements:
+        assert all(a.startswith(("autoscaling:", "ec2:Describe", "ec2:GetInstanceTypes", "eks:DescribeNodegroup"))
+                   for a in synthesized_actions(statement)), statement
+
+
+def synthesized_actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def test_nodes_allow_imdsv2_only_one_hop_away(synthesized: Synth) -> None:
+    (template,) = synthesized.of_type("AWS::EC2::LaunchTemplate").values()
+    data = template["Properties"]["LaunchTemplateData"]
+    assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 1}
+    (device,) = data["BlockDeviceMappings"]
+    assert device["Ebs"]["Encrypted"] is True
+
+
+def test_worker_logs_go_to_cloudwatch_with_the_environments_retention(synthesized: Synth) -> None:
+    (addon,) = synthesized.of_type("AWS::EKS::Addon").values()
+    assert addon["Properties"]["AddonName"] == "amazon-cloudwatch-observability"
+    role_id = addon["Properties"]["ServiceAccountRoleArn"]["Fn::GetAtt"][0]
+    trust = json.dumps(synthesized.resources[role_id]["Properties"]["AssumeRolePolicyDocument"])
+    assert "AssumeRoleWithWebIdentity" in trust
+    log_groups = synthesized.of_type("AWS::Logs::LogGroup").items()
+    groups = {r["Properties"].get("LogGroupName"): (group_id, r) for group_id, r in log_groups}
+    for kind in ("application", "host", "dataplane", "performance"):
+        group_id, group = groups[f"/aws/containerinsights/tasklane-test-workers/{kind}"]
+        assert group["Properties"]["RetentionInDays"] == 14
+        assert group["DeletionPolicy"] == "Delete"  # a fixed name: never retained
+        assert group_id in addon["DependsOn"]  # made before Fluent Bit could make it without a retention
+
+
+def test_pending_worker_pods_raise_an_alarm(synthesized: Synth) -> None:
+    (alarm,) = [a["Properties"] for a in synthesized.of_type("AWS::CloudWatch::Alarm").values()
+                if a["Properties"]["MetricName"] == "pod_status_pending"]
+    assert alarm["Namespace"] == "ContainerInsights"
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+        "ClusterName": "tasklane-test-workers", "Namespace": "tasklane"
+    }
+    assert alarm["AlarmActions"]
+
+
+def test_gateway_endpoints_and_interface_endpoints_only_where_listed(synthesized: Synth, tmp_path: Path) -> None:
+    def services(s: Synth) -> dict[str, str]:
+        return {
+            _text(e["Properties"]["ServiceName"]).rsplit(".", 1)[-1]
+            if e["Properties"].get("VpcEndpointType") == "Gateway" else _text(e["Properties"]["ServiceName"]):
+            e["Properties"].get("VpcEndpointType", "Gateway")
+            for e in s.of_type("AWS::EC2::VPCEndpoint").values()
+        }
+
+    assert services(synthesized) == {"s3": "Gateway", "dynamodb": "Gateway"}
+    listed = synth(tmp_path, interface_endpoints=["sqs", "sts"], worker_max_replicas=6)
+    interface = {name for name, kind in services(listed).items() if kind == "Interface"}
+    assert {name.rsplit(".", 1)[-1] for name in interface} == {"sqs", "sts"}
+
+
+def test_operators_get_cluster_admin_through_access_entries(tmp_path: Path) -> None:
+    arn = "arn:aws:iam::123456789012:role/operators"
+    s = synth(tmp_path, admin_role_arns=[arn], worker_max_replicas=6)
+    (entry,) = s.of_type("AWS::EKS::AccessEntry").values()
+    assert entry["Properties"]["PrincipalArn"] == arn
+    (policy,) = entry["Properties"]["AccessPolicies"]
+    assert _text(policy["PolicyArn"]).endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
+    assert policy["AccessScope"] == {"Type": "cluster"}
