@@ -11,6 +11,7 @@ from constructs import Construct
 
 from stacks.assets import lambda_code_dir, lambda_layer_dir
 from stacks.config import EnvironmentConfig
+from stacks.constructs.log_retention import retention
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 
@@ -42,7 +43,7 @@ class PythonFunctions(Construct):
         log_group = logs.LogGroup(
             self,
             f"{construct_id}Logs",
-            retention=_retention(self._config.log_retention_days),
+            retention=retention(self._config.log_retention_days),
             removal_policy=self._config.removal_policy,
         )
         return lambda_.Function(
@@ -90,20 +91,3 @@ class PythonFunctions(Construct):
         )
         table.grant_read_data(function)
         return function
-
-
-RETENTIONS = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-}
-
-
-def _retention(days: int) -> logs.RetentionDays:
-    """CloudWatch keeps logs only for some periods: take the shortest one that keeps `days`."""
-    return next((RETENTIONS[d] for d in sorted(RETENTIONS) if d >= days), logs.RetentionDays.ONE_YEAR)

@@ -22,6 +22,7 @@ from constructs import Construct
 from stacks.assets import task_package_sources
 from stacks.config import EnvironmentConfig
 from stacks.constructs import worker_manifests as m
+from stacks.constructs.log_retention import retention as log_retention
 from stacks.constructs.operational_alarms import FIVE_MINUTES, OperationalAlarms
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,20 +41,6 @@ def image_exclude(task_packages: Path | None) -> list[str]:
 
 # kubectl supports one minor version of skew, but an exact match avoids surprises: bump both together.
 KUBECTL_LAYERS: dict[str, type[KubectlV36Layer]] = {"1.36": KubectlV36Layer}
-
-_RETENTION = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-}
-
 
 # The fleet's VPC (CDK's default range, stated so that the endpoints' security group can name it).
 VPC_CIDR = "10.0.0.0/16"
@@ -101,12 +88,6 @@ def _cpu_milli(quantity: str) -> int:
     return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
 
 
-def _retention(days: int) -> logs.RetentionDays:
-    if days not in _RETENTION:
-        raise ValueError(f"log_retention_days={days} is not one of CloudWatch's periods: {sorted(_RETENTION)}")
-    return _RETENTION[days]
-
-
 def _endpoint_access(config: EnvironmentConfig) -> eks.EndpointAccess:
     if not config.eks_public_endpoint:
         return eks.EndpointAccess.PRIVATE
@@ -136,7 +117,7 @@ class WorkerFleet(Construct):
             )
         prefix = config.resource_prefix()
         cluster_name = f"{prefix}-workers"
-        retention = _retention(config.log_retention_days)
+        retention = log_retention(config.log_retention_days)
         cpu_request = _cpu_milli(m.WorkerManifestSettings.cpu_request)
         if config.worker_node_max < (needed := nodes_needed(config, cpu_request)):
             raise ValueError(
