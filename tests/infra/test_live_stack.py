@@ -88,7 +88,7 @@ def test_the_publisher_reads_only_job_items_from_the_job_tables_stream_as_soon_a
     assert properties["MaximumRetryAttempts"] == 2
     assert properties["MaximumRecordAgeInSeconds"] == 60
     (pattern,) = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
-    assert pattern == {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["JOB"]}}}}
+    assert pattern == {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["JOB", "COUNT"]}}}}
 
 
 @pytest.mark.parametrize("name", ["routes_function", "publisher_function"])
