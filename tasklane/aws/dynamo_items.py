@@ -35,8 +35,9 @@ COUNTERS = ("total", "remaining", "running", "succeeded", "failed", "cancelled")
 
 # A job gets one shard per TASKS_PER_SHARD tasks, up to MAX_SHARDS: a 100,000-task job spreads its task
 # writes (about 3 units each) over 64 keys, under 0.05 units per task of the job on any one of them.
-# get_job reads the head, the metadata and every counter in one BatchGetItem (100 keys at most).
-TASKS_PER_SHARD = 1000
+# get_job reads the head, the metadata and every counter in one BatchGetItem (100 keys at most), so a
+# small job, read most often, stays at one shard.
+TASKS_PER_SHARD = 500
 MAX_SHARDS = 64
 # Tasks travel ten to a queue message (tasklane/aws/sqs_queue.py): a message's tasks share one counter.
 SHARD_BLOCK = 10
