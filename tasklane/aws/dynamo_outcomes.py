@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tasklane.aws.dynamo_items import av, counter_key, dead_letter_item, index_of, job_key, shard_of, task_key
+from tasklane.aws.dynamo_items import COUNT_SK, av, counter_key, dead_letter_item, index_of, job_key, shard_of, task_key
 from tasklane.aws.dynamo_retry import cancellation_codes
 from tasklane.clock import now_iso
 from tasklane.dead_letters import UNROUTED_TENANT, DeadLetter, fingerprint
@@ -60,6 +61,8 @@ class Counting:
     head_set: str = ""
     head_condition: str = ""
     head_values: dict[str, Any] = field(default_factory=dict)
+    # The head's `shards_left` as last read; -1 when not read.
+    shards_left: int = -1
 
     def _rising(self, shard: int) -> bool:
         return self.deltas[shard].get("remaining", 0) > 0
@@ -111,6 +114,22 @@ class Counting:
             head["ConditionExpression"] = " AND ".join(conditions)
         return {"Update": head}
 
+    def guess(self, remaining: dict[int, int], shards_left: int) -> None:
+        """Guess from the counters as just read. A wrong guess costs a cancelled transaction, billed like a
+        done one for every item in it; only a race with another commit near a shard's end makes one."""
+
+        def crosses(shard: int) -> bool:
+            change = self.deltas[shard].get("remaining", 0)
+            return change != 0 and remaining.get(shard) == (0 if change > 0 else -change)
+
+        self.crossing = {shard for shard in self.deltas if crosses(shard)}
+        self.shards_left = shards_left
+        self._guess_finishing()
+
+    def _guess_finishing(self) -> None:
+        ending = [s for s in self.crossing if not self._rising(s)]
+        self.finishing = bool(ending) and self.shards_left == len(ending)
+
     def flip(self, codes: list[str]) -> bool:
         """Turn each refused guess (`codes` are those of items(), in order); False when none was refused."""
         shards = sorted(self.deltas)
@@ -120,7 +139,7 @@ class Counting:
         if head_refused and not refused:
             self.finishing = not self.finishing
         elif refused:
-            self.finishing = False  # the set of ending shards changed: the head's guess starts again
+            self._guess_finishing()  # the set of ending shards changed: so does the head's guess
         return bool(refused) or head_refused
 
     @property
@@ -146,6 +165,20 @@ class OutcomeCommits:
     _ddb: Any
 
     def shards(self, job_id: str) -> int | None: ...
+
+    _batch_get: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+    def _counters_now(self, job_id: str, shards: list[int]) -> tuple[dict[int, int], int]:
+        """The shards' `remaining` and the head's `shards_left`, read consistently in one request."""
+        items = self._batch_get([job_key(job_id), *(counter_key(job_id, shard) for shard in shards)])
+        remaining = {}
+        shards_left = -1
+        for item in items:
+            if item["sk"]["S"] == COUNT_SK:
+                remaining[int(item["pk"]["S"].rpartition("#")[2])] = int(item["remaining"]["N"])
+            else:
+                shards_left = int(item["shards_left"]["N"])
+        return remaining, shards_left
 
     def transact(self, items: list[dict[str, Any]]) -> None:
         try:
@@ -173,6 +206,9 @@ class OutcomeCommits:
         live = list(outcomes)
         stale: list[TaskOutcome] = []
         counting = Counting(self.table, job_id, counter_deltas(live, shards))
+        ending = [shard for shard, deltas in counting.deltas.items() if deltas.get("remaining")]
+        now = self._counters_now(job_id, ending) if ending else ({}, -1)
+        counting.guess(*now)
         for _ in range(MAX_COMMIT_ROUNDS):
             if not live:
                 return CommitResult(stale=stale)
@@ -188,6 +224,7 @@ class OutcomeCommits:
                     stale += refused
                     live = [o for o in live if o not in refused]
                     counting = Counting(self.table, job_id, counter_deltas(live, shards))
+                    counting.guess(*now)
                 elif not counting.flip(codes[len(live) :]):
                     raise  # neither a refused task nor a wrong guess: contention that outlasted its retries
         raise RuntimeError(f"could not commit {len(live)} outcomes of job {job_id} in {MAX_COMMIT_ROUNDS} rounds")

@@ -217,15 +217,15 @@ def test_failed_outcomes_beyond_one_transaction_each_get_their_dead_letter(
     store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each failure is two items (the task and its dead letter) beside its shard's counter and room for the
-    # head: with 10 items a transaction, 9 failures take chunks of 4, 4 and 1 (the last is tried three times:
-    # it learns that it ends its shard, then that the shard was the job's last)
+    # head: with 10 items a transaction, 9 failures take chunks of 4, 4 and 1 (the last ends the shard and
+    # the job: its counter and the head are guarded accordingly)
     monkeypatch.setattr(dynamo_outcomes, "MAX_TRANSACTION_ITEMS", 10)
     new_job(store, tasks=9)
     spy = Spy(store._ddb)
     store._ddb = spy
     result = store.record_outcomes("job1", [failed(i) for i in range(9)])
     assert len(result.applied) == 9 and result.finished_job
-    assert [len(call["TransactItems"]) for call in spy.named("transact_write_items")] == [9, 9, 3, 4, 4]
+    assert [len(call["TransactItems"]) for call in spy.named("transact_write_items")] == [9, 9, 4]
     assert len(store.dead_letters("acme", limit=100)) == 9
     assert counters(store) == {"remaining": 0, "running": 0, "succeeded": 0, "failed": 9}
 
