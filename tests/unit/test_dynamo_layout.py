@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from fakes import RecordingWorkflow, Spy
+from fakes import RecordingWorkflow, Spy, every_page
 
 from bench.cost import item_bytes
 from tasklane.aws import dynamo_items
@@ -220,15 +220,8 @@ def test_listing_pages_through_every_shard_and_ranges_read_across_them(
 ) -> None:
     new_job(store, 95)
     store.record_outcomes("j", [done(i, OutcomeKind.FAILED) for i in (2, 33, 94)])
-    seen: list[int] = []
-    token = None
-    while True:
-        page = store.list_tasks("j", status=None, limit=7, next_token=token)
-        assert len(page.items) <= 7
-        seen += [t.index for t in page.items]
-        token = page.next_token
-        if token is None:
-            break
+    seen = [t.index for t in every_page(lambda token: store.list_tasks("j", status=None, limit=7,
+                                                                        next_token=token), 7)]
     assert sorted(seen) == list(range(95)) and len(seen) == 95
     failed = store.list_tasks("j", status=TaskStatus.FAILED, limit=2, next_token=None)
     rest = store.list_tasks("j", status=TaskStatus.FAILED, limit=2, next_token=failed.next_token)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import InMemoryJobStore
+from fakes import InMemoryJobStore, every_page
 
 from tasklane.aws import dynamo_items
 from tasklane.aws.dynamodb_store import DynamoJobStore
@@ -149,13 +149,8 @@ def test_a_job_over_many_shards_behaves_as_one_item_would(any_store: Any, monkey
     # Listing pages through every task once; a status filter finds tasks in several shards
     any_store.record_outcomes("job1", [out(i, OutcomeKind.FAILED) for i in (3, 17, 44)])
     any_store.record_outcomes("job1", [out(i, OutcomeKind.SUCCEEDED) for i in (0, 10, 20, 30, 40)])
-    seen, token = [], None
-    while True:
-        page = any_store.list_tasks("job1", status=None, limit=4, next_token=token)
-        seen += [t.index for t in page.items]
-        if (token := page.next_token) is None:
-            break
-    assert sorted(seen) == list(range(45))
+    seen = every_page(lambda token: any_store.list_tasks("job1", status=None, limit=4, next_token=token), 4)
+    assert sorted(t.index for t in seen) == list(range(45))
     failed = any_store.list_tasks("job1", status=TaskStatus.FAILED, limit=10, next_token=None)
     assert sorted(t.index for t in failed.items) == [3, 17, 44]
     assert any_store.list_jobs("acme", status=None, limit=1, next_token=None).items[0].failed == 3
