@@ -113,14 +113,19 @@ class DynamoJobStore(OutcomeCommits, JobControl):
         return job_from_items(head, meta, counters)
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Every item of `keys` that exists, read consistently (100 keys to a request)."""
+        """Every item of `keys` that exists, read consistently: 100 keys to a request, requests side by side."""
+        if len(keys) <= BATCH_GET:
+            return self._batch_get_one(keys) if keys else []
+        chunks = [keys[start : start + BATCH_GET] for start in range(0, len(keys), BATCH_GET)]
+        return [item for items in parallel().map(self._batch_get_one, chunks) for item in items]
+
+    def _batch_get_one(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        for start in range(0, len(keys), BATCH_GET):
-            request: dict[str, Any] = {self.table: {"Keys": keys[start : start + BATCH_GET], "ConsistentRead": True}}
-            while request:
-                response = self._ddb.batch_get_item(RequestItems=request)
-                items += response.get("Responses", {}).get(self.table, [])
-                request = response.get("UnprocessedKeys") or {}
+        request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = self._ddb.batch_get_item(RequestItems=request)
+            items += response.get("Responses", {}).get(self.table, [])
+            request = response.get("UnprocessedKeys") or {}
         return items
 
     def set_job_status(self, job_id: str, status: JobStatus, *, only_from: tuple[JobStatus, ...]) -> bool:

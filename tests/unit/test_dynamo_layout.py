@@ -243,6 +243,19 @@ def test_get_job_is_one_batch_read_known_shards_or_not(small_shards: None, table
     assert len(second["RequestItems"][table]["Keys"]) == 2 + 10
 
 
+def test_a_page_of_jobs_sums_each_ones_counters_even_past_one_batch_read(
+    small_shards: None, store: DynamoJobStore
+) -> None:
+    # Three jobs of 50 shards each: their metadata and counters are 153 keys, more than one BatchGetItem takes
+    for job_id in ("a", "b", "c"):
+        new_job(store, 500, written=0, job_id=job_id)
+    assert store.cancel_unwritten("b") == 500
+    page = store.list_jobs("acme", status=None, limit=3, next_token=None)
+    assert {j.job_id: (j.total, j.remaining, j.cancelled) for j in page.items} == {
+        "a": (500, 500, 0), "b": (500, 0, 500), "c": (500, 500, 0),
+    }
+
+
 # --- write units --------------------------------------------------------------------------------------
 
 
