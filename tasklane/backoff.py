@@ -9,7 +9,10 @@ reading a task's attempt history expects.
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 
 @dataclass(frozen=True)
@@ -24,3 +27,26 @@ class Backoff:
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         ceiling = self.ceiling(attempt)
         return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+T = TypeVar("T")
+
+
+def retried(
+    action: Callable[[], T],
+    transient: Callable[[Exception], bool],
+    *,
+    attempts: int,
+    backoff: Backoff,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """The result of `action`, called again after a jittered delay while it fails with a transient error,
+    at most `attempts` times in all; the last error is raised as it came."""
+    for attempt in range(1, attempts):
+        try:
+            return action()
+        except Exception as error:
+            if not transient(error):
+                raise
+            sleep(backoff.delay(attempt))
+    return action()

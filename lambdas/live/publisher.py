@@ -1,7 +1,8 @@
 """The job table's stream consumer: pushes each changed job to the connections subscribed to it.
 
-The event source mapping only delivers job items (filter on sk = "JOB"); Lambda polls the stream 4 times a
-second, so a busy job's many counter updates arrive together in a batch and leave as one push.
+The event source mapping only delivers a job's head and counter items (filter on sk = "JOB" or "COUNT");
+Lambda polls the stream 4 times a second, so a busy job's many counter updates arrive together in a batch,
+and the job is read once and leaves as one push.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.live.views import job_view
+from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.live_connections import DynamoConnectionStore
 from tasklane.aws.live_push import ApiGatewayPusher
 from tasklane.aws.live_streams import job_changes
@@ -20,6 +22,11 @@ from tasklane.live import Publisher
 from tasklane.live_settings import LiveSettings
 
 logger = Logger(service="tasklane-live-publisher")
+
+
+@cache
+def jobs() -> DynamoJobStore:
+    return DynamoJobStore(LiveSettings().table_name)
 
 
 @cache
@@ -35,7 +42,7 @@ def publisher() -> Publisher:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") or []
-    report = publisher().publish(job_changes(records))
+    report = publisher().publish(job_changes(records, jobs().get_job))
     logger.debug("published", extra={"records": len(records), "jobs": report.jobs, "posted": report.posted,
                                      "gone": len(report.gone)})
     return {"jobs": report.jobs, "posted": report.posted, "gone": len(report.gone)}

@@ -4,9 +4,9 @@ $connect goes through a REQUEST authorizer that reads the caller's credential fr
 parameter (the REST API's `ApiKey ...` or `Bearer ...`, URL-encoded: browsers cannot set handshake headers).
 One function serves $connect, $disconnect and $default (subscribe / unsubscribe / ping), keeping connections
 and subscriptions in their own table, expired by TTL. A second function consumes the job table's stream,
-only job items (filter sk = "JOB"), waiting up to a second to fill a batch so that a busy job's many counter
-updates leave as one push; it posts the newest snapshot of each job to the subscribed connections of the
-job's own tenant, and forgets connections that are gone.
+only jobs' head and counter items (filter sk = "JOB" or "COUNT"), so that a busy job's many counter updates
+leave as one push: it reads each job of a batch once and posts that snapshot to the subscribed connections
+of the job's own tenant, and forgets connections that are gone.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ class LiveUpdates(Construct):
             timeout=Duration.seconds(60),
         )
         self.connections.grant_read_write_data(self.publisher_function)
+        table.grant_read_data(self.publisher_function)  # a job's counts are summed from its counter shards
         self.publisher_function.add_event_source(
             sources.DynamoEventSource(
                 table,
@@ -124,7 +125,7 @@ class LiveUpdates(Construct):
                     lambda_.FilterCriteria.filter(
                         {
                             "eventName": lambda_.FilterRule.or_("INSERT", "MODIFY"),
-                            "dynamodb": {"Keys": {"sk": {"S": lambda_.FilterRule.is_equal("JOB")}}},
+                            "dynamodb": {"Keys": {"sk": {"S": lambda_.FilterRule.or_("JOB", "COUNT")}}},
                         }
                     )
                 ],

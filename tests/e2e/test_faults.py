@@ -168,13 +168,15 @@ def workers(endpoints: dict[str, Any], tmp_path: Path) -> Iterator[Workers]:
 
 
 def task_items(aws: Callable[[str], Any], endpoints: dict[str, Any], job_id: str) -> dict[str, dict[str, Any]]:
-    """The job's task items as stored in DynamoDB (strongly consistent), by task id."""
-    pages = aws("dynamodb").get_paginator("query").paginate(
-        TableName=endpoints["table_name"], ConsistentRead=True,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :task)",
-        ExpressionAttributeValues={":pk": {"S": f"JOB#{job_id}"}, ":task": {"S": "TASK#"}},
-    )
-    items = [{k: _deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
+    """The job's task items as stored in DynamoDB (strongly consistent), by task id, from every shard."""
+    items = []
+    for shard in range(int(job_item(aws, endpoints, job_id)["shards"])):
+        pages = aws("dynamodb").get_paginator("query").paginate(
+            TableName=endpoints["table_name"], ConsistentRead=True,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :task)",
+            ExpressionAttributeValues={":pk": {"S": f"JOB#{job_id}#{shard}"}, ":task": {"S": "TASK#"}},
+        )
+        items += [{k: _deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
     return {item["sk"].removeprefix("TASK#"): item for item in items}
 
 
@@ -487,6 +489,7 @@ def test_a_job_survives_injected_aws_errors(
 
 
 def job_item(aws: Callable[[str], Any], endpoints: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """The job's head item (the workflow's token is beside its metadata; `waiting` says it was saved)."""
     item = aws("dynamodb").get_item(TableName=endpoints["table_name"], ConsistentRead=True,
                                     Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}).get("Item", {})
     return {k: _deserialize(v) for k, v in item.items()}
@@ -501,7 +504,7 @@ def test_a_lost_answer_to_the_claim_that_resumes_the_job_still_resumes_it(
     total = 5
     tasks = [{"type": "echo", "payload": {"n": i}, "runtime": "eks"} for i in range(total)]
     job_id = api.submit({"name": "lost answer", "tasks": tasks})["job_id"]
-    wait_for(lambda: "task_token" in job_item(aws, endpoints, job_id), 60, 0.25, "the workflow to wait")
+    wait_for(lambda: "waiting" in job_item(aws, endpoints, job_id), 60, 0.25, "the workflow to wait")
     with FaultProxy(endpoints["aws_endpoint_url"], fraction=0.0, lose_first={"UpdateItem": 1},
                     lifetime_seconds=180) as proxy:
         workers.start("unlucky", {"AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_S3": proxy.url})

@@ -90,7 +90,7 @@ def test_the_publisher_reads_only_job_items_from_the_job_tables_stream_as_soon_a
     assert properties["MaximumRetryAttempts"] == 2
     assert properties["MaximumRecordAgeInSeconds"] == 60
     (pattern,) = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
-    assert pattern == {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["JOB"]}}}}
+    assert pattern == {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["JOB", "COUNT"]}}}}
 
 
 @pytest.mark.parametrize("name", ["routes_function", "publisher_function"])
@@ -122,7 +122,10 @@ def test_each_live_function_may_do_only_its_part(cdk_app: CdkApp, live: Any) -> 
         "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
     }
     assert publisher.pop("*") == {"dynamodb:ListStreams"}  # no resource-level permission exists for it
-    assert set(publisher) == {connections}  # it never touches the job table's items
+    # It reads a changed job whole (its counts are spread over counter shards) and writes only connections
+    assert set(publisher) == {connections, arns.table, arns.indexes}
+    access = cdk_app.access(ROLE, live.publisher_function)
+    assert {k: access[k] for k in publisher} == {arns.table: "read", arns.indexes: "read", connections: "read-write"}
     assert cdk_app.access(ROLE, live.authorizer_function) == {arns.table: "read", arns.indexes: "read"}
 
 

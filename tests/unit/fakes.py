@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -469,3 +469,15 @@ class Spy:
 
     def named(self, operation: str) -> list[dict[str, Any]]:
         return [kwargs for name, kwargs in self.calls if name == operation]
+
+
+def every_page(fetch: Callable[[str | None], Any], limit: int) -> list[Any]:
+    """The items of every page `fetch(next_token)` returns, following the tokens; each page within `limit`."""
+    items: list[Any] = []
+    token = None
+    while True:
+        page = fetch(token)
+        assert len(page.items) <= limit
+        items += page.items
+        if (token := page.next_token) is None:
+            return items

@@ -216,15 +216,16 @@ def test_a_failure_without_a_tenant_is_dead_lettered_as_unrouted(store: DynamoJo
 def test_failed_outcomes_beyond_one_transaction_each_get_their_dead_letter(
     store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Each failure is two items (the task and its dead letter) beside the job's: with 10 items a transaction,
-    # 9 failures take chunks of 4, 4 and 1 (the last is tried twice: it learns it finishes the job)
+    # Each failure is two items (the task and its dead letter) beside its shard's counter and room for the
+    # head: with 10 items a transaction, 9 failures take chunks of 4, 4 and 1 (the last ends the shard and
+    # the job: its counter and the head are guarded accordingly)
     monkeypatch.setattr(dynamo_outcomes, "MAX_TRANSACTION_ITEMS", 10)
+    new_job(store, tasks=9)
     spy = Spy(store._ddb)
     store._ddb = spy
-    new_job(store, tasks=9)
     result = store.record_outcomes("job1", [failed(i) for i in range(9)])
     assert len(result.applied) == 9 and result.finished_job
-    assert [len(call["TransactItems"]) for call in spy.named("transact_write_items")] == [9, 9, 3, 3]
+    assert [len(call["TransactItems"]) for call in spy.named("transact_write_items")] == [9, 9, 4]
     assert len(store.dead_letters("acme", limit=100)) == 9
     assert counters(store) == {"remaining": 0, "running": 0, "succeeded": 0, "failed": 9}
 
@@ -328,8 +329,9 @@ def test_reopen_more_tasks_than_one_transaction_holds(store: DynamoJobStore, mon
     spy = Spy(store._ddb)
     store._ddb = spy
     assert len(store.reopen_tasks("job1", 1, None, None, "k")) == 10
-    # per transaction: each task's update and its dead letter's deletion, and the job's counters
-    assert [len(call["TransactItems"]) for call in spy.named("transact_write_items")] == [9, 9, 5]
+    # per transaction: each task's update and its dead letter's deletion, and its shard's counter; the first
+    # also raises the head's count of shards with tasks to run (its shard was at 0)
+    assert [len(call["TransactItems"]) for call in spy.named("transact_write_items")] == [10, 9, 5]
     assert counters(store) == {"remaining": 10, "running": 0, "succeeded": 0, "failed": 0}
     assert store.dead_letters("acme", limit=100) == []
 

@@ -182,10 +182,11 @@ def test_record_outcomes_moves_counters_exactly(store: DynamoJobStore) -> None:
 
 
 def test_a_commit_that_conflicts_with_another_transaction_on_the_job_item_is_retried(store: DynamoJobStore) -> None:
-    # Given a commit that DynamoDB first cancels for a conflict with a concurrent transaction on the job item
-    # (as AWS does on a hot job item; the embedded AWS never does)
+    # Given a commit that DynamoDB first cancels for a conflict with a concurrent transaction on a counter item
+    # (as AWS does on a busy item; the embedded AWS never does)
     new_job(store, tasks=3)
-    real_transact = store._ddb.transact_write_items
+    raw = store._ddb._client
+    real_transact = raw.transact_write_items
     calls: list[int] = []
 
     def conflicting_once(**request: Any) -> Any:
@@ -196,12 +197,12 @@ def test_a_commit_that_conflicts_with_another_transaction_on_the_job_item_is_ret
                                "CancellationReasons": reasons}, "TransactWriteItems")
         return real_transact(**request)
 
-    store._ddb.transact_write_items = conflicting_once
+    raw.transact_write_items = conflicting_once
     try:
         # When it runs, Then it backs off and commits the same outcomes again, exactly once
         result = store.record_outcomes("job1", [outcome(0), outcome(1)])
     finally:
-        store._ddb.transact_write_items = real_transact
+        raw.transact_write_items = real_transact
     assert calls == [3, 3]
     assert len(result.applied) == 2 and result.stale == [] and result.finished_job is False
     assert counters(store) == {"remaining": 1, "running": 0, "succeeded": 2, "failed": 0}
@@ -248,19 +249,38 @@ def test_only_the_commit_that_ends_the_last_task_finishes_the_job(store: DynamoJ
     assert counters(store)["remaining"] == 0
 
 
-def test_the_finishing_commit_learns_it_from_the_cancelled_guard(table: str, ddb: Any) -> None:
-    # moto reports CancellationReasons per item as DynamoDB does; the store relies on them to switch its
-    # job guard from `remaining > n` to `remaining = n`, so the last commit takes exactly two calls
+def test_the_finishing_commit_chooses_its_guards_from_the_counters_and_learns_from_a_cancelled_one(
+    table: str, ddb: Any
+) -> None:
+    # A commit reads its shards' counters and the head first, and guards its updates with what it expects:
+    # `remaining > n` or, when it ends the shard, `remaining = n`, and then `shards_left = f` on the head
     spy = Spy(ddb)
     store = DynamoJobStore(table, spy)
-    new_job(store, tasks=2)
+
+    def guards(calls: list[dict[str, Any]]) -> list[list[str]]:
+        return [[i["Update"]["ConditionExpression"] for i in c["TransactItems"]
+                 if i["Update"]["Key"]["sk"]["S"] in ("COUNT", "JOB")] for c in calls]
+
+    new_job(store, tasks=3)
+    created = len(spy.named("transact_write_items"))  # the job's items are created in one transaction
     store.record_outcomes("job1", [outcome(0)])
-    assert len(spy.named("transact_write_items")) == 1
-    assert store.record_outcomes("job1", [outcome(1)]).finished_job is True
-    calls = spy.named("transact_write_items")
-    assert len(calls) == 3
-    guards = [c["TransactItems"][-1]["Update"]["ConditionExpression"] for c in calls]
-    assert guards == ["remaining > :finals", "remaining > :finals", "remaining = :finals"]
+    assert store.record_outcomes("job1", [outcome(1), outcome(2)]).finished_job is True
+    assert guards(spy.named("transact_write_items")[created:]) == [
+        ["remaining > :change"], ["remaining = :change", "shards_left = :ends"],
+    ]
+    # And when a race made its guess wrong (here: its read says a task is still to end that another commit
+    # ended since), moto reports the refused guard per item, as DynamoDB does, and the commit flips it
+    new_job(store, "job2", tasks=2)
+    store.record_outcomes("job2", [outcome(0, job_id="job2")])
+    before = len(spy.named("transact_write_items"))
+    real_batch_get = store._batch_get
+    store._batch_get = lambda keys: [  # type: ignore[method-assign]
+        {**i, "remaining": {"N": "2"}} if i["sk"]["S"] == "COUNT" else i for i in real_batch_get(keys)
+    ]
+    assert store.record_outcomes("job2", [outcome(1, job_id="job2")]).finished_job is True
+    assert guards(spy.named("transact_write_items")[before:]) == [
+        ["remaining > :change"], ["remaining = :change", "shards_left = :ends"],
+    ]
 
 
 def test_a_commit_mixing_a_duplicate_with_the_last_tasks_still_finishes_the_job(store: DynamoJobStore) -> None:

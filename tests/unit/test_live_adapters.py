@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tasklane.aws.dynamo_items import job_item, task_item
+from tasklane.aws.dynamo_items import job_items, task_item
 from tasklane.aws.live_connections import DynamoConnectionStore
 from tasklane.aws.live_push import ApiGatewayPusher
 from tasklane.aws.live_streams import job_changes
@@ -110,16 +110,29 @@ def _record(event: str, image: dict[str, Any] | None, seq: str) -> dict[str, Any
     return {"eventName": event, "dynamodb": stream}
 
 
-def test_stream_records_become_job_changes_and_nothing_else() -> None:
+def test_stream_records_become_one_change_per_job_read_whole() -> None:
+    # Given a batch with a job's head, its task, a removal, a counter shard's update, and another job's head
     j = Job(job_id="j1", tenant="acme", name="n", status=JobStatus.RUNNING, created_at="t", updated_at="t",
             total=3, remaining=3)
+    other = j.model_copy(update={"job_id": "j2"})
     t = TaskRecord(job_id="j1", task_id="t00000000", index=0, type="echo", runtime=Runtime.LAMBDA,
                    status=TaskStatus.PENDING, created_at="t", updated_at="t")
+    head, _meta, counter = job_items(j)
     records = [
-        _record("INSERT", job_item(j), "100"),
-        _record("MODIFY", task_item(t), "101"),
+        _record("INSERT", head, "100"),
+        _record("MODIFY", task_item(t, 1), "101"),
         _record("REMOVE", None, "102"),
-        _record("MODIFY", {**job_item(j), "succeeded": {"N": "2"}}, "103"),
+        _record("MODIFY", {**counter, "succeeded": {"N": "2"}}, "103"),
+        _record("MODIFY", job_items(other)[0], "104"),
     ]
-    changes = job_changes(records)
-    assert [(c.stream_sequence, c.job.succeeded) for c in changes] == [("100", 0), ("103", 2)]
+    reads: list[str] = []
+
+    def read_job(job_id: str) -> Job | None:
+        reads.append(job_id)
+        return {"j1": j.model_copy(update={"succeeded": 2}), "j2": None}[job_id]
+
+    changes = job_changes(records, read_job)
+    # Then each job is read once, whole (its counts are spread over shards), with its newest sequence;
+    # a job gone meanwhile is skipped
+    assert reads == ["j1", "j2"]
+    assert [(c.stream_sequence, c.job.job_id, c.job.succeeded) for c in changes] == [("103", "j1", 2)]

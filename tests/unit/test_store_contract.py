@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import InMemoryJobStore
+from fakes import InMemoryJobStore, every_page
 
+from tasklane.aws import dynamo_items
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.errors import InvalidRequest
 from tasklane.execution import OutcomeKind, TaskOutcome
@@ -135,3 +136,41 @@ def test_listing_jobs_and_tasks(any_store: Any) -> None:
     assert [t.index for t in tasks.items + more.items] == [0, 1, 2, 3, 4]
     with pytest.raises(InvalidRequest):
         any_store.list_tasks("j0", status=None, limit=3, next_token=tasks.next_token)
+
+
+def test_a_job_over_many_shards_behaves_as_one_item_would(any_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Shards of 10 tasks: a job of 45 has 5 of them on DynamoDB (the fake keeps one list); what a caller sees
+    # is the same either way
+    monkeypatch.setattr(dynamo_items, "TASKS_PER_SHARD", 10)
+    new_job(any_store, tasks=45, max_concurrency=4)
+    # Windows claim consecutive indexes, and read them back in order across shard boundaries
+    assert any_store.claim_window("job1", 12) == range(0, 12)
+    assert [t.index for t in any_store.tasks_between("job1", 5, 31)] == list(range(5, 31))
+    # Listing pages through every task once; a status filter finds tasks in several shards
+    any_store.record_outcomes("job1", [out(i, OutcomeKind.FAILED) for i in (3, 17, 44)])
+    any_store.record_outcomes("job1", [out(i, OutcomeKind.SUCCEEDED) for i in (0, 10, 20, 30, 40)])
+    seen = every_page(lambda token: any_store.list_tasks("job1", status=None, limit=4, next_token=token), 4)
+    assert sorted(t.index for t in seen) == list(range(45))
+    failed = any_store.list_tasks("job1", status=TaskStatus.FAILED, limit=10, next_token=None)
+    assert sorted(t.index for t in failed.items) == [3, 17, 44]
+    assert any_store.list_jobs("acme", status=None, limit=1, next_token=None).items[0].failed == 3
+    # A claim counts in its shard; a cancel ends every live task once, and the job once
+    assert any_store.mark_running(TaskMessage(job_id="job1", task_id=task_id_for(25), type="echo"), 1)
+    assert shape(any_store) == (37, 1, 5, 3, 0)
+    assert any_store.request_stop("job1", StopReason.CANCELLED) is not None
+    live = list(any_store.live_tasks("job1"))
+    assert sorted(t.index for t in live) == sorted(set(range(45)) - {3, 17, 44, 0, 10, 20, 30, 40})
+    ends = [any_store.record_outcomes("job1", [
+        out(t.index, OutcomeKind.CANCELLED, attempt=None, from_running=t.status is TaskStatus.RUNNING)
+    ]).finished_job for t in live]
+    assert sum(ends) == 1 and ends[-1]
+    assert shape(any_store) == (0, 0, 5, 3, 37)
+    # A new run reopens the failures in their shards, and its commits finish the job once more
+    any_store.set_job_status("job1", JobStatus.CANCELLED, only_from=(JobStatus.RUNNING,))
+    assert any_store.begin_run("job1", 1) is not None
+    assert sorted(t.index for t in any_store.reopen_tasks("job1", 1, None, None, "by")) == [3, 17, 44]
+    assert shape(any_store) == (3, 0, 5, 0, 37)
+    again = [any_store.record_outcomes("job1", [out(i, OutcomeKind.SUCCEEDED, attempt=2)]).finished_job
+             for i in (44, 3, 17)]
+    assert again == [False, False, True]
+    assert shape(any_store) == (0, 0, 8, 0, 37)
