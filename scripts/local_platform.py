@@ -155,8 +155,9 @@ def _assembly_hash() -> str:
 
 def deploy(ministack_pid: int, task_package: str = "") -> dict[str, dict[str, str]]:
     env = _env()
-    packages = ["-c", f"task_package={task_package}"] if task_package else []
-    synth = subprocess.run(["npx", "cdk", "synth", "--quiet", "-c", f"env={ENV_NAME}", *packages], cwd=ROOT, env=env,
+    # The same context for the synth and the deploy: cdklocal synthesizes cdk.out again before deploying it.
+    context = ["-c", f"env={ENV_NAME}", *(["-c", f"task_package={task_package}"] if task_package else [])]
+    synth = subprocess.run(["npx", "cdk", "synth", "--quiet", *context], cwd=ROOT, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if synth.returncode != 0:
         (LOGS / "synth.log").write_text(synth.stderr)
@@ -173,10 +174,10 @@ def deploy(ministack_pid: int, task_package: str = "") -> dict[str, dict[str, st
     outputs_file = LOCAL / "outputs.json"
     log = LOGS / "deploy.log"
     with open(log, "ab") as out:
-        bootstrap = ["npx", "cdklocal", "bootstrap", "-c", f"env={ENV_NAME}"]
+        bootstrap = ["npx", "cdklocal", "bootstrap", *context]
         subprocess.run(bootstrap, cwd=ROOT, env=env, check=True, stdout=out, stderr=subprocess.STDOUT)
         result = subprocess.run(
-            ["npx", "cdklocal", "deploy", *STACKS, "-c", f"env={ENV_NAME}", "--app", "cdk.out",
+            ["npx", "cdklocal", "deploy", *STACKS, *context, "--app", "cdk.out",
              "--require-approval", "never", "--outputs-file", str(outputs_file)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
