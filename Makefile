@@ -59,7 +59,7 @@ demo: up ## run a 1,000-task job on the local platform with a live progress bar
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy tasklane lambdas workers stacks scripts cli bench
+	$(VENV)/bin/mypy tasklane lambdas workers stacks scripts cli bench localaws
 
 test-unit: install
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
