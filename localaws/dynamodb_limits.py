@@ -26,6 +26,7 @@ that sends a request upstream, so the HTTP proxy (localaws/limits_proxy.py) and 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import threading
@@ -91,6 +92,7 @@ class Stats:
     throttled: Counter[str] = field(default_factory=Counter)  # by operation
     cancelled: Counter[str] = field(default_factory=Counter)  # by reason code
     rejected_writes: int = 0  # single-item writes refused with TransactionConflictException
+    model_errors: Counter[str] = field(default_factory=Counter)  # requests forwarded without the model
     keys: dict[str, KeyStats] = field(default_factory=dict)
 
 
@@ -157,7 +159,7 @@ class DynamoLimits:
             "write_units": s.write_units, "read_units": s.read_units,
             "requests": dict(s.requests), "throttled": dict(s.throttled), "throttled_total": sum(s.throttled.values()),
             "cancelled": dict(s.cancelled), "cancelled_total": sum(s.cancelled.values()),
-            "rejected_writes": s.rejected_writes, "keys": len(keys),
+            "rejected_writes": s.rejected_writes, "keys": len(keys), "model_errors": dict(s.model_errors),
             "busiest_write_keys": [row(k, v) for k, v in by_writes],
             "busiest_read_keys": [row(k, v) for k, v in by_reads],
         }
@@ -174,13 +176,29 @@ class DynamoLimits:
         with self._lock:
             self.stats.requests[operation] += 1
         handler = getattr(self, f"_op_{operation}", None)
+        if handler is None:
+            return forward(operation, request)
+        answered: list[Answer] = []  # the upstream's answer to this very request, once forwarded
+
+        def forwarding(op: str, sent: dict[str, Any]) -> Answer:
+            answer = forward(op, sent)
+            if op == operation:
+                answered.append(answer)
+            return answer
+
         try:
-            if handler is None:
-                return forward(operation, request)
-            answer: Answer = handler(request, forward)
+            answer: Answer = handler(request, forwarding)
             return answer
         except Cancel as refused:
             return refused.status, {}, refused.body
+        except (KeyError, TypeError, ValueError, StopIteration) as failure:
+            # A request shape the model does not read: counted and logged, and the request goes on unmodelled,
+            # so that a gap in the model shows in the stats rather than as a failure of the platform.
+            with self._lock:
+                self.stats.model_errors[f"{operation}: {failure!r}"[:200]] += 1
+            logging.getLogger(__name__).exception("limits model: %s not modelled", operation)
+            # Never sent twice: a write the emulator already applied is answered as it answered it.
+            return answered[-1] if answered else forward(operation, request)
 
     # --- schemas and keys --------------------------------------------------------------------------------
 
@@ -412,9 +430,15 @@ class DynamoLimits:
         if status == 200:
             for table, items in body.get("Responses", {}).items():
                 consistent = bool(kept[table].get("ConsistentRead"))
+                asked = [self.partition(schemas[table], key) for key in kept[table]["Keys"]]
                 for item in items:
+                    units = read_units(item_size(item), consistent)
                     key = self.key_of(schemas[table], item)
-                    self._charge(self.partition(schemas[table], key), "read", read_units(item_size(item), consistent))
+                    if schemas[table].hash_key in key:
+                        self._charge(self.partition(schemas[table], key), "read", units)
+                    else:  # projected without its key: shared out over the keys asked for
+                        for partition in asked:
+                            self._charge(partition, "read", units / len(asked))
             for table, spec in unprocessed.items():
                 body.setdefault("UnprocessedKeys", {})[table] = spec
         return status, headers, body

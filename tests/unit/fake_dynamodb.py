@@ -133,7 +133,12 @@ class FakeDynamo:
         return 200, {"UnprocessedItems": {}}
 
     def _BatchGetItem(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        responses = {table: [self.items[self.key(k)] for k in spec["Keys"] if self.key(k) in self.items]
+        def projected(item: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+            names = spec.get("ProjectionExpression")
+            return {k: v for k, v in item.items() if k in names.split(",")} if names else item
+
+        responses = {table: [projected(self.items[self.key(k)], spec) for k in spec["Keys"]
+                             if self.key(k) in self.items]
                      for table, spec in body["RequestItems"].items()}
         return 200, {"Responses": responses, "UnprocessedKeys": {}}
 

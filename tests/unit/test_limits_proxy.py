@@ -296,3 +296,14 @@ def test_stats_reset_and_other_protocols_pass_through(ddb: Any, proxy: LimitsPro
     streams = boto3.client("dynamodbstreams", endpoint_url=proxy.url, region_name="us-east-1")
     assert streams.list_streams()["Streams"] == []
     assert fake.operations()[-1] == "ListStreams"
+
+
+def test_a_batch_read_projected_without_its_keys_is_billed_to_the_keys_asked_for(ddb: Any, proxy: LimitsProxy) -> None:
+    ddb.put_item(TableName=TABLE, Item=item("JOB#12", "A", size=100))
+    ddb.put_item(TableName=TABLE, Item=item("JOB#13", "A", size=100))
+    keys = [{"pk": {"S": p}, "sk": {"S": "A"}} for p in ("JOB#12", "JOB#13")]
+    found = ddb.batch_get_item(RequestItems={TABLE: {"Keys": keys, "ProjectionExpression": "pad"}})
+    assert len(found["Responses"][TABLE]) == 2
+    snapshot = stats(proxy)
+    assert snapshot["model_errors"] == {}
+    assert key_units(snapshot, "jobs:JOB#12", "read_units") == key_units(snapshot, "jobs:JOB#13", "read_units") == 0.5
