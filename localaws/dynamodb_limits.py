@@ -197,8 +197,14 @@ class DynamoLimits:
             with self._lock:
                 self.stats.model_errors[f"{operation}: {failure!r}"[:200]] += 1
             logging.getLogger(__name__).exception("limits model: %s not modelled", operation)
-            # Never sent twice: a write the emulator already applied is answered as it answered it.
-            return answered[-1] if answered else forward(operation, request)
+            if not answered:
+                return forward(operation, request)
+            # Never sent twice: a write the emulator already applied is answered as it answered it, less the
+            # image the model asked for.
+            status, headers, body = answered[-1]
+            if request.get("ReturnValues", "NONE") == "NONE" and isinstance(body, dict):
+                body.pop("Attributes", None)
+            return status, headers, body
 
     # --- schemas and keys --------------------------------------------------------------------------------
 

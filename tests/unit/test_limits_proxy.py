@@ -307,3 +307,20 @@ def test_a_batch_read_projected_without_its_keys_is_billed_to_the_keys_asked_for
     snapshot = stats(proxy)
     assert snapshot["model_errors"] == {}
     assert key_units(snapshot, "jobs:JOB#12", "read_units") == key_units(snapshot, "jobs:JOB#13", "read_units") == 0.5
+
+
+def test_a_request_the_model_cannot_read_is_counted_and_reaches_the_emulator_once() -> None:
+    sent: list[str] = []
+
+    def forward(operation: str, request: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        sent.append(operation)
+        if operation == "DescribeTable":
+            return 200, {}, FakeDynamo().answer("DynamoDB_20120810.DescribeTable", {})[1]
+        return 200, {}, {"Attributes": {"pk": {"S": "J"}, "odd": {"X": "?"}}}  # a type the model does not know
+
+    model = DynamoLimits()
+    status, _, body = model.handle("UpdateItem", {"TableName": TABLE, "Key": {"pk": {"S": "J"}, "sk": {"S": "JOB"}},
+                                                  "UpdateExpression": "SET a = :a"}, forward)
+    assert status == 200 and "Attributes" not in body  # the image the model asked for is not passed on
+    assert sent.count("UpdateItem") == 1  # applied once: not sent again without the model
+    assert list(model.snapshot()["model_errors"].values()) == [1]
