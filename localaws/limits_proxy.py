@@ -14,19 +14,17 @@ Run: `python -m localaws.limits_proxy --port 4567 --upstream http://127.0.0.1:45
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import socket
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 import typer
 
 from localaws.dynamodb_limits import READ_UNITS_PER_KEY, WRITE_UNITS_PER_KEY, Answer, DynamoLimits, dumps
+from localaws.relay import RelayHandler, RelayServer, loopback
 
 TARGET_PREFIX = "DynamoDB_20120810."
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
@@ -38,10 +36,7 @@ class Upstream:
     """One keep-alive HTTP connection to the emulator per proxy thread."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError("the limits proxy forwards to a loopback address only")
-        self.host, self.port = parts.hostname, parts.port or 80
+        self.host, self.port = loopback(url)
         self._local = threading.local()
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -76,9 +71,7 @@ class LimitsProxy:
         self.model = model or DynamoLimits()
         self.host = host
         self.port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set[socket.socket] = set()
-        self._lock = threading.Lock()
+        self._server: RelayServer | None = None
 
     @property
     def url(self) -> str:
@@ -86,43 +79,18 @@ class LimitsProxy:
         return f"http://{self.host}:{self._server.server_address[1]}"
 
     def start(self) -> LimitsProxy:
-        proxy = self
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-            request_queue_size = 128
-
-            def process_request(self, request: Any, client_address: Any) -> None:
-                with proxy._lock:
-                    proxy._connections.add(request)
-                super().process_request(request, client_address)
-
-            def shutdown_request(self, request: Any) -> None:
-                with proxy._lock:
-                    proxy._connections.discard(request)
-                super().shutdown_request(request)
-
-        self._server = Server((self.host, self.port), _handler_for(self))
-        threading.Thread(target=self._server.serve_forever, args=(0.1,), name="limits-proxy", daemon=True).start()
+        self._server = RelayServer((self.host, self.port), _handler_for(self))
+        self._server.serve_in_thread("limits-proxy")
         return self
 
     def serve_forever(self) -> None:
         self.start()
-        assert self._server is not None
         threading.Event().wait()
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            held = list(self._connections)
-        for connection in held:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        self._server = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
     def __enter__(self) -> LimitsProxy:
         return self.start()
@@ -131,40 +99,30 @@ class LimitsProxy:
         self.stop()
 
 
-def _handler_for(proxy: LimitsProxy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self._serve()
-
-        do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_GET
-
-        def _serve(self) -> None:
-            body = self._body()
+def _handler_for(proxy: LimitsProxy) -> type[RelayHandler]:
+    class Handler(RelayHandler):
+        def relay(self) -> None:
+            body = self.read_body()
             if self.path.startswith("/_limits/"):
-                self._own(body)
+                self._own()
                 return
             target = self.headers.get("X-Amz-Target") or ""
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             try:
                 if not target.startswith(TARGET_PREFIX):
-                    self._answer(*proxy.upstream.send(self.command, self.path, headers, body))
+                    self.answer(*proxy.upstream.send(self.command, self.path, headers, body))
                     return
                 operation = target[len(TARGET_PREFIX):]
                 status, answer_headers, answer = proxy.model.handle(operation, json.loads(body or b"{}"),
                                                                     self._forwarder(headers))
             except (OSError, http.client.HTTPException) as failure:
-                self._answer(502, {"Content-Type": "text/plain"}, f"limits proxy: upstream failed: {failure}".encode())
+                self.answer(502, {"Content-Type": "text/plain"}, f"limits proxy: upstream failed: {failure}".encode())
                 return
             payload = answer if isinstance(answer, bytes) else dumps(answer)
             kept = {k: v for k, v in answer_headers.items() if k.lower() not in ("x-amz-crc32", "content-type")}
             kept["Content-Type"] = "application/x-amz-json-1.0"
             kept["x-amz-crc32"] = str(zlib.crc32(payload) & 0xFFFFFFFF)  # botocore checks it against the body
-            self._answer(status, kept, payload)
+            self.answer(status, kept, payload)
 
         def _forwarder(self, headers: dict[str, str]) -> Any:
             def forward(operation: str, request: dict[str, Any]) -> Answer:
@@ -178,7 +136,7 @@ def _handler_for(proxy: LimitsProxy) -> type[BaseHTTPRequestHandler]:
 
             return forward
 
-        def _own(self, body: bytes) -> None:
+        def _own(self) -> None:
             path = urlsplit(self.path)
             if path.path == "/_limits/stats":
                 top = int(parse_qs(path.query).get("top", ["20"])[0])
@@ -192,30 +150,7 @@ def _handler_for(proxy: LimitsProxy) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"message": f"no such limits endpoint: {self.command} {path.path}"})
 
         def _json(self, status: int, data: Any) -> None:
-            self._answer(status, {"Content-Type": "application/json"}, json.dumps(data).encode())
-
-        def _body(self) -> bytes:
-            if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
-                chunks: list[bytes] = []
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                            pass
-                        return b"".join(chunks)
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+            self.answer(status, {"Content-Type": "application/json"}, json.dumps(data).encode())
 
     return Handler
 

@@ -11,6 +11,7 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -217,34 +218,37 @@ def test_a_transaction_on_a_throttled_key_is_cancelled_with_a_throttling_reason(
 # --- conflicts -----------------------------------------------------------------------------------------
 
 
-def _held_transaction(ddb: Any, fake: FakeDynamo, pk: str) -> threading.Thread:
-    """A transaction on (pk, JOB) that the fake upstream holds in flight until fake.release is set."""
+@contextmanager
+def held_transaction(ddb: Any, fake: FakeDynamo, pk: str) -> Iterator[None]:
+    """A transaction on (pk, JOB) that the fake upstream holds in flight while the block runs."""
+    fake.release.clear()
+    fake.holding.clear()
     fake.hold.set()
     first = threading.Thread(target=ddb.transact_write_items, kwargs={"TransactItems": [
         {"Update": {"TableName": TABLE, "Key": {"pk": {"S": pk}, "sk": {"S": "JOB"}},
                     "UpdateExpression": "SET n = :n", "ExpressionAttributeValues": {":n": {"N": "1"}}}}]})
     first.start()
-    assert fake.holding.wait(5), "the first transaction did not reach the upstream"
-    return first
+    try:
+        assert fake.holding.wait(5), "the first transaction did not reach the upstream"
+        yield
+    finally:
+        fake.release.set()
+        first.join(5)
 
 
 def test_a_transaction_touching_an_item_another_transaction_is_writing_is_cancelled_with_transaction_conflict(
     ddb: Any, proxy: LimitsProxy, fake: FakeDynamo
 ) -> None:
     ddb.put_item(TableName=TABLE, Item=item("JOB#9", "JOB"))
-    first = _held_transaction(ddb, fake, "JOB#9")
-    try:
-        with pytest.raises(ClientError) as refused:
-            ddb.transact_write_items(TransactItems=[
-                {"Put": {"TableName": TABLE, "Item": item("TASK#9", "T1")}},
-                {"Update": {"TableName": TABLE, "Key": {"pk": {"S": "JOB#9"}, "sk": {"S": "JOB"}},
-                            "UpdateExpression": "SET n = :n", "ExpressionAttributeValues": {":n": {"N": "2"}}}},
-            ])
-        # Requests overlap: a transaction on other items goes through while the first is held.
+    with held_transaction(ddb, fake, "JOB#9"), pytest.raises(ClientError) as refused:
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": TABLE, "Item": item("TASK#9", "T1")}},
+            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": "JOB#9"}, "sk": {"S": "JOB"}},
+                        "UpdateExpression": "SET n = :n", "ExpressionAttributeValues": {":n": {"N": "2"}}}},
+        ])
+    with held_transaction(ddb, fake, "JOB#9b"):
+        # Requests overlap: a transaction on other items goes through while one is held.
         ddb.transact_write_items(TransactItems=[{"Put": {"TableName": TABLE, "Item": item("TASK#9", "T2")}}])
-    finally:
-        fake.release.set()
-        first.join(5)
     response = refused.value.response
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert response["Error"]["Code"] == "TransactionCanceledException"
@@ -262,17 +266,13 @@ def test_a_single_write_to_an_item_in_a_transaction_is_rejected_and_a_transactio
     ddb: Any, proxy: LimitsProxy, fake: FakeDynamo
 ) -> None:
     ddb.put_item(TableName=TABLE, Item=item("JOB#10", "JOB"))
-    first = _held_transaction(ddb, fake, "JOB#10")
-    try:
+    with held_transaction(ddb, fake, "JOB#10"):
         with pytest.raises(ClientError) as rejected:
             ddb.update_item(TableName=TABLE, Key={"pk": {"S": "JOB#10"}, "sk": {"S": "JOB"}},
                             UpdateExpression="SET x = :x", ExpressionAttributeValues={":x": {"N": "1"}})
         with pytest.raises(ClientError) as cancelled:
             ddb.transact_get_items(TransactItems=[
                 {"Get": {"TableName": TABLE, "Key": {"pk": {"S": "JOB#10"}, "sk": {"S": "JOB"}}}}])
-    finally:
-        fake.release.set()
-        first.join(5)
     assert rejected.value.response["Error"]["Code"] == "TransactionConflictException"
     assert cancelled.value.response["CancellationReasons"][0]["Code"] == "TransactionConflict"
     assert "x" not in fake.items[("JOB#10", "JOB")]
