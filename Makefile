@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV ?= dev
 WORKERS ?= 2
+# LIMITS=aws: AWS's per-key DynamoDB limits in front of the emulator (localaws/); off; empty: as running.
+LIMITS ?=
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
@@ -48,8 +50,8 @@ layer: install ## build the Lambda dependency layer (build/lambda/layer)
 synth: layer web ## synthesize every stack (offline, no Docker)
 	npx cdk synth --quiet -c env=$(ENV)
 
-up: layer web ## start the embedded AWS, deploy into it, start $(WORKERS) workers (idempotent)
-	WORKERS=$(WORKERS) $(PY) -m scripts.local_platform up
+up: layer web ## start the embedded AWS, deploy into it, start $(WORKERS) workers (idempotent; LIMITS=aws)
+	WORKERS=$(WORKERS) LIMITS=$(LIMITS) $(PY) -m scripts.local_platform up
 
 down: ## stop exactly what `make up` started
 	@if [ -x $(PY) ]; then $(PY) -m scripts.local_platform down; fi
@@ -76,12 +78,14 @@ test-web: web/node_modules/.installed ## the dashboard's component tests (Vitest
 test-browser: up browser ## the dashboard in Chromium against the local platform (screenshots in test-artifacts/browser)
 	cd web && npm run --silent test:browser
 
-test: lint ## every test: unit, infrastructure, then end to end on the embedded AWS
+# The end-to-end stage runs under AWS's per-key DynamoDB limits (LIMITS=aws): throttling and transaction
+# conflicts as in an account.
+test: lint ## every test: unit, infrastructure, then end to end on the embedded AWS (under LIMITS=aws)
 	$(MAKE) test-unit
 	$(MAKE) test-web
 	$(MAKE) test-infra
 	$(MAKE) browser
-	$(MAKE) test-e2e && $(MAKE) test-browser; status=$$?; $(MAKE) down; exit $$status
+	$(MAKE) test-e2e LIMITS=aws && $(MAKE) test-browser; status=$$?; $(MAKE) down; exit $$status
 
 # The bench starts its own 2 workers; `up` runs without any, so no other process shares the long-task queue
 # (`make up` brings them back). BENCH_ARGS=--quick for a smoke run.
