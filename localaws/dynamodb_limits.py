@@ -11,8 +11,9 @@ conflict. This model adds what a real table does, request by request, on DynamoD
   debt that later requests wait out.
 - **Units as billed** (localaws/dynamodb_units.py): the whole item as written, which the model learns by
   asking the emulator for ALL_NEW (UpdateItem) or ALL_OLD (DeleteItem) when the client asked for nothing,
-  and stripping it from the answer. Transactions pay double; the new sizes of the items a transaction
-  updated are read back (one BatchGetItem, not billed) so that the next write of them is sized right.
+  and stripping it from the answer. Transactions pay double and return no images: an item a transaction
+  updates is sized from its last known size plus the values written (read back once, unbilled, when the
+  model has not seen it).
 - **Conflicts** ("transaction-apis", conflict handling): a transaction that touches an item which another
   in-flight transaction or write is changing is cancelled with TransactionCanceledException, reason
   TransactionConflict; a single-item write to an item an in-flight transaction holds is rejected with
@@ -37,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from localaws.dynamodb_units import item_size, read_units, write_units
+from localaws.dynamodb_units import item_size, read_units, value_size, write_units
 
 WRITE_UNITS_PER_KEY = 1000.0
 READ_UNITS_PER_KEY = 3000.0
@@ -489,19 +490,24 @@ class DynamoLimits:
                         del self._transacting[item_id]
         if status != 200:
             return status, headers, body
-        updated = [(schema, key) for kind, schema, key, _ in actions if kind == "Update"]
-        sizes = self._read_back(updated, forward)
+        # A transaction returns no images: an updated item the model has not seen yet is read back (one request
+        # for the lot, not billed); one it knows is sized as it was plus the values written, and kept at its
+        # known size, so that estimates do not pile up.
+        unknown = [(schema, key) for (kind, schema, key, _), item_id in zip(actions, ids, strict=True)
+                   if kind == "Update" and not self._known_size(item_id)]
+        sizes = self._read_back(unknown, forward)
         for (kind, schema, key, spec), item_id in zip(actions, ids, strict=True):
             if kind == "Put":
                 size = item_size(spec["Item"])
-            elif kind == "Update":
-                size = sizes.get(item_id, self._known_size(item_id))
+            elif kind == "Update" and item_id not in sizes:
+                size = self._known_size(item_id) + sum(value_size(v) for v in
+                                                       spec.get("ExpressionAttributeValues", {}).values())
             else:
-                size = self._known_size(item_id)
+                size = sizes.get(item_id, self._known_size(item_id))
             self._charge(self.partition(schema, key), "write", write_units(size, transactional=True))
             if kind == "Delete":
                 self._remember(item_id, None)
-            elif kind != "ConditionCheck":
+            elif kind == "Put" or item_id in sizes:
                 self._remember(item_id, size)
         return status, headers, body
 

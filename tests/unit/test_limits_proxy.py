@@ -133,7 +133,7 @@ def test_an_update_is_billed_on_the_whole_item_after_it_and_the_client_sees_what
     assert kept["Attributes"]["done"] == {"N": "2"}  # asked for, so kept
 
 
-def test_a_transaction_bills_double_on_each_item_size(ddb: Any, proxy: LimitsProxy) -> None:
+def test_a_transaction_bills_double_on_each_item_size(ddb: Any, proxy: LimitsProxy, fake: FakeDynamo) -> None:
     ddb.put_item(TableName=TABLE, Item=item("JOB#2", "JOB", size=2 * KIB))  # 2 units
     ddb.transact_write_items(TransactItems=[
         {"Update": {"TableName": TABLE, "Key": {"pk": {"S": "JOB#2"}, "sk": {"S": "JOB"}},
@@ -141,9 +141,23 @@ def test_a_transaction_bills_double_on_each_item_size(ddb: Any, proxy: LimitsPro
         {"Put": {"TableName": TABLE, "Item": item("TASK#2", "T1", size=500)}},
     ])
     snapshot = stats(proxy)
-    assert key_units(snapshot, "jobs:JOB#2") == 2 + 2 * 3  # 2 KiB + "n" is 3 units, doubled
+    assert key_units(snapshot, "jobs:JOB#2") == 2 + 2 * 3  # 2 KiB and the value written: 3 units, doubled
     assert key_units(snapshot, "jobs:TASK#2") == 2 * 1
     assert snapshot["write_units"] == 2 + 6 + 2
+    assert "BatchGetItem" not in fake.operations()  # every item's size was known
+
+
+def test_an_item_the_model_has_not_seen_is_read_back_once_to_size_a_transaction(
+    ddb: Any, proxy: LimitsProxy, fake: FakeDynamo, clock: Clock
+) -> None:
+    fake.items[("OLD", "JOB")] = item("OLD", "JOB", size=5 * KIB)  # written before the proxy was there
+    for n in range(2):
+        clock.now += 2.0  # 12 units each, at 10 a second in these tests
+        ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": "OLD"}, "sk": {"S": "JOB"}},
+                        "UpdateExpression": "SET n = :n", "ExpressionAttributeValues": {":n": {"N": str(n)}}}}])
+    assert fake.operations().count("BatchGetItem") == 1
+    assert key_units(stats(proxy), "jobs:OLD") == 2 * (2 * 6)  # 5 KiB + "n": 6 units, doubled, twice
 
 
 def test_queries_bill_the_summed_item_sizes_per_4_kib_and_half_when_eventually_consistent(
