@@ -15,9 +15,10 @@ conflict. This model adds what a real table does, request by request, on DynamoD
   updates is sized from its last known size plus the values written (read back once, unbilled, when the
   model has not seen it).
 - **Conflicts** ("transaction-apis", conflict handling): a transaction that touches an item which another
-  in-flight transaction or write is changing is cancelled with TransactionCanceledException, reason
-  TransactionConflict; a single-item write to an item an in-flight transaction holds is rejected with
-  TransactionConflictException; a TransactGetItems that reads an item being written is cancelled.
+  in-flight transaction or write is changing (for at most IN_FLIGHT_SECONDS, see InFlight) is cancelled
+  with TransactionCanceledException, reason TransactionConflict; a single-item write to an item an
+  in-flight transaction holds is rejected with TransactionConflictException; a TransactGetItems that reads
+  an item being written is cancelled.
 - **Counts** of what it throttled and cancelled, and of units per key, for the benchmarks.
 
 The model is transport-free: `handle(operation, request, forward)` takes the parsed request and a function
@@ -42,6 +43,9 @@ from localaws.dynamodb_units import item_size, read_units, value_size, write_uni
 
 WRITE_UNITS_PER_KEY = 1000.0
 READ_UNITS_PER_KEY = 3000.0
+# How long an item counts as being written by a request in flight: a DynamoDB transaction's latency, about
+# tens of milliseconds (an assumption: AWS publishes no figure).
+IN_FLIGHT_SECONDS = 0.03
 PREFIX = "com.amazonaws.dynamodb.v20120810#"
 THROTTLED_MESSAGE = ("The level of configured provisioned throughput for the table was exceeded. Consider increasing "
                      "your provisioning level with the UpdateTable API.")
@@ -75,6 +79,31 @@ class Bucket:
         self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
         self.at = now
         return self.tokens
+
+
+class InFlight:
+    """The writes in flight on each item, by when they arrived. An item counts as being written for at most
+    `hold` seconds from then: about a transaction's latency in DynamoDB. The emulator behind is much slower
+    than DynamoDB, and holding an item for the whole time a request queues there would cancel far more
+    transactions than AWS does at the same request rate."""
+
+    def __init__(self, hold: float) -> None:
+        self.hold = hold
+        self._started: dict[str, list[float]] = {}
+
+    def busy(self, item: str, now: float) -> bool:
+        return any(now - started < self.hold for started in self._started.get(item, ()))
+
+    def enter(self, item: str, now: float) -> float:
+        self._started.setdefault(item, []).append(now)
+        return now
+
+    def leave(self, item: str, started: float) -> None:
+        held = self._started.get(item, [])
+        if started in held:
+            held.remove(started)
+        if not held:
+            self._started.pop(item, None)
 
 
 @dataclass
@@ -129,15 +158,15 @@ def scalar(value: dict[str, Any]) -> str:
 
 class DynamoLimits:
     def __init__(self, write_units_per_key: float = WRITE_UNITS_PER_KEY, read_units_per_key: float = READ_UNITS_PER_KEY,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, in_flight_seconds: float = IN_FLIGHT_SECONDS) -> None:
         self.write_rate = write_units_per_key
         self.read_rate = read_units_per_key
         self.clock = clock
         self._lock = threading.Lock()
         self._schemas: dict[str, Schema] = {}
         self._buckets: dict[tuple[str, str], Bucket] = {}
-        self._writing: Counter[str] = Counter()  # item: single-item writes in flight
-        self._transacting: Counter[str] = Counter()  # item: transactions in flight
+        self._writing = InFlight(in_flight_seconds)  # single-item writes
+        self._transacting = InFlight(in_flight_seconds)
         self._sizes: dict[str, int] = {}  # item: its last known size
         self.stats = Stats()
 
@@ -297,17 +326,15 @@ class DynamoLimits:
     @contextmanager
     def _writing_one(self, item_id: str) -> Iterator[None]:
         with self._lock:
-            if self._transacting[item_id]:
+            if self._transacting.busy(item_id, self.clock()):
                 self.stats.rejected_writes += 1
                 raise error("TransactionConflictException", CONFLICT_MESSAGE)
-            self._writing[item_id] += 1
+            started = self._writing.enter(item_id, self.clock())
         try:
             yield
         finally:
             with self._lock:
-                self._writing[item_id] -= 1
-                if not self._writing[item_id]:
-                    del self._writing[item_id]
+                self._writing.leave(item_id, started)
 
     # --- single-item operations --------------------------------------------------------------------------
 
@@ -461,9 +488,10 @@ class DynamoLimits:
             actions.append((kind, schema, key, spec))
         ids = [self.item_id(schema, key) for _, schema, key, _ in actions]
         with self._lock:
+            now = self.clock()
             codes = []
             for (kind, schema, key, spec), item_id in zip(actions, ids, strict=True):
-                if self._writing[item_id] or self._transacting[item_id]:
+                if self._writing.busy(item_id, now) or self._transacting.busy(item_id, now):
                     codes.append("TransactionConflict")
                 elif not self._covers(self.partition(schema, key), "write",
                                       write_units(item_size(spec["Item"]) if kind == "Put" else 0, True)):
@@ -478,16 +506,13 @@ class DynamoLimits:
                 if "ThrottlingError" in refused:
                     self.stats.throttled["TransactWriteItems"] += 1
                 raise transaction_cancelled(codes)
-            for item_id in ids:
-                self._transacting[item_id] += 1
+            started = [self._transacting.enter(item_id, now) for item_id in ids]
         try:
             status, headers, body = forward("TransactWriteItems", request)
         finally:
             with self._lock:
-                for item_id in ids:
-                    self._transacting[item_id] -= 1
-                    if not self._transacting[item_id]:
-                        del self._transacting[item_id]
+                for item_id, at in zip(ids, started, strict=True):
+                    self._transacting.leave(item_id, at)
         if status != 200:
             return status, headers, body
         # A transaction returns no images: an updated item the model has not seen yet is read back (one request
@@ -537,8 +562,9 @@ class DynamoLimits:
             schema = self.schema(spec["TableName"], forward)
             gets.append((schema, spec["Key"]))
         with self._lock:
-            codes = ["TransactionConflict" if self._writing[self.item_id(s, k)] or self._transacting[self.item_id(s, k)]
-                     else "None" for s, k in gets]
+            now = self.clock()
+            codes = ["TransactionConflict" if self._writing.busy(self.item_id(s, k), now)
+                     or self._transacting.busy(self.item_id(s, k), now) else "None" for s, k in gets]
             if "TransactionConflict" in codes:
                 self.stats.cancelled["TransactionConflict"] += codes.count("TransactionConflict")
                 raise transaction_cancelled(codes)

@@ -23,7 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import typer
 
-from localaws.dynamodb_limits import READ_UNITS_PER_KEY, WRITE_UNITS_PER_KEY, Answer, DynamoLimits, dumps
+from localaws.dynamodb_limits import (
+    IN_FLIGHT_SECONDS,
+    READ_UNITS_PER_KEY,
+    WRITE_UNITS_PER_KEY,
+    Answer,
+    DynamoLimits,
+    dumps,
+)
 from localaws.relay import RelayHandler, RelayServer, loopback
 
 TARGET_PREFIX = "DynamoDB_20120810."
@@ -164,9 +171,11 @@ def main(
     upstream: Annotated[str, typer.Option(help="the embedded AWS")] = "http://127.0.0.1:4566",
     write_units: Annotated[float, typer.Option(help="write units per second per partition key")] = WRITE_UNITS_PER_KEY,
     read_units: Annotated[float, typer.Option(help="read units per second per partition key")] = READ_UNITS_PER_KEY,
+    in_flight_ms: Annotated[float, typer.Option(help="how long a write holds its item")] = IN_FLIGHT_SECONDS * 1000,
 ) -> None:
     """Serve the limits proxy until stopped."""
-    proxy = LimitsProxy(upstream, port=port, model=DynamoLimits(write_units, read_units))
+    model = DynamoLimits(write_units, read_units, in_flight_seconds=in_flight_ms / 1000)
+    proxy = LimitsProxy(upstream, port=port, model=model)
     typer.echo(f"limits proxy on 127.0.0.1:{port} in front of {upstream}", err=True)
     proxy.serve_forever()
 

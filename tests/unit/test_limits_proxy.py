@@ -276,6 +276,18 @@ def test_a_transaction_touching_an_item_another_transaction_is_writing_is_cancel
     assert stats(proxy)["cancelled"] == {"TransactionConflict": 1}
 
 
+def test_an_item_counts_as_being_written_only_for_a_transactions_latency_in_dynamodb(
+    ddb: Any, proxy: LimitsProxy, fake: FakeDynamo, clock: Clock
+) -> None:
+    ddb.put_item(TableName=TABLE, Item=item("JOB#14", "JOB"))
+    with held_transaction(ddb, fake, "JOB#14"):
+        clock.now += 0.05  # the emulator still holds the first; DynamoDB would have committed it by now
+        ddb.update_item(TableName=TABLE, Key={"pk": {"S": "JOB#14"}, "sk": {"S": "JOB"}},
+                        UpdateExpression="SET x = :x", ExpressionAttributeValues={":x": {"N": "1"}})
+    assert fake.items[("JOB#14", "JOB")]["x"] == {"N": "1"}
+    assert stats(proxy)["rejected_writes"] == 0
+
+
 def test_a_single_write_to_an_item_in_a_transaction_is_rejected_and_a_transactional_read_cancelled(
     ddb: Any, proxy: LimitsProxy, fake: FakeDynamo
 ) -> None:
