@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import RemovalPolicy
@@ -58,6 +59,8 @@ class EnvironmentConfig(BaseModel):
     # CIDRs (none listed: from anywhere, still behind IAM authentication).
     eks_public_endpoint: bool = True
     eks_public_access_cidrs: tuple[str, ...] = ()
+    # Folders of the users' task packages, bundled into both runtimes: `-c task_package=DIR[,DIR]`, not cdk.json.
+    task_packages: tuple[str, ...] = ()
 
     @property
     def removal_policy(self) -> RemovalPolicy:
@@ -66,6 +69,11 @@ class EnvironmentConfig(BaseModel):
     def resource_prefix(self) -> str:
         return f"{PROJECT}-{self.name}"
 
+    @property
+    def task_package_modules(self) -> str:
+        """TASK_PACKAGES for the deployed components: each package by module name, as bundled."""
+        return ",".join(Path(folder).expanduser().resolve().name for folder in self.task_packages)
+
 
 def load_config(node: Node) -> EnvironmentConfig:
     """The environment named by the `env` context key, defaulting to dev."""
@@ -73,4 +81,6 @@ def load_config(node: Node) -> EnvironmentConfig:
     environments: dict[str, Any] = node.try_get_context("environments") or {}
     if env_name not in environments:
         raise ValueError(f"unknown environment {env_name!r}; cdk.json defines: {', '.join(sorted(environments))}")
-    return EnvironmentConfig(name=env_name, **environments[env_name])
+    packages = tuple(folder.strip() for folder in str(node.try_get_context("task_package") or "").split(",")
+                     if folder.strip())
+    return EnvironmentConfig(name=env_name, **environments[env_name], task_packages=packages)

@@ -292,11 +292,13 @@ class Jobctl:
     api: FakeApi
     endpoints: Path
     runner: CliRunner = field(default_factory=CliRunner)
+    # The client's waits between retries, recorded rather than slept.
+    waits: list[float] = field(default_factory=list)
 
     def __call__(self, *args: str, env: Mapping[str, str | None] | None = None, target: bool = True) -> Result:
         prefix = ["--endpoints", str(self.endpoints)] if target else []
         return self.runner.invoke(app, [*prefix, *args], env={**CLEAN_ENV, **(env or {})},
-                                  obj=Session(transport=self.api.transport))
+                                  obj=Session(transport=self.api.transport, sleep=self.waits.append))
 
 
 def write_endpoints(path: Path, tenants: dict[str, str] | None = None) -> Path:

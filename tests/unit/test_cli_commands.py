@@ -10,6 +10,8 @@ import httpx
 import pytest
 from cli_fakes import FakeApi, Jobctl, write_endpoints
 
+from tasklane_sdk import RetryPolicy
+
 HELLO_YAML = """\
 name: hello
 metadata: {owner: tests, since: 2026-01-01}
@@ -64,7 +66,7 @@ def test_submit_yaml_sends_the_spec_as_json_and_prints_the_job(jobctl: Jobctl, a
     assert body["metadata"] == {"owner": "tests", "since": "2026-01-01"}  # a YAML date arrives as a string
     assert [t["type"] for t in body["tasks"]] == ["echo", "hash", "sleep"]
     assert api.requests[0].headers["authorization"] == "ApiKey tlk_acme"
-    assert "idempotency-key" not in api.requests[0].headers
+    assert api.requests[0].headers["idempotency-key"].startswith("sdk-")  # made by the client: a retry is safe
 
 
 def test_submit_json_with_json_output_prints_the_api_answer(jobctl: Jobctl, api: FakeApi, json_spec: Path) -> None:
@@ -449,16 +451,17 @@ def test_dlq_redrive_needs_a_selection(jobctl: Jobctl, api: FakeApi, args: list[
 
 
 def test_an_unreachable_api_is_one_line_and_exit_3(jobctl: Jobctl, api: FakeApi) -> None:
-    api.failures.append(httpx.ConnectError("[Errno 111] Connection refused"))
+    api.failures += [httpx.ConnectError("[Errno 111] Connection refused")] * RetryPolicy().attempts
 
     result = jobctl("get", "job0001")
 
     assert result.exit_code == 3
+    assert len(jobctl.waits) == RetryPolicy().attempts - 1  # retried with backoff before giving up
     assert result.stderr == "error: cannot reach https://api.test/v1/jobs/job0001: [Errno 111] Connection refused\n"
 
 
 def test_a_non_json_error_answer_is_still_one_line(jobctl: Jobctl, api: FakeApi) -> None:
-    api.failures.append(httpx.Response(502, text="<html>\n<body>Bad Gateway</body>\n</html>"))
+    api.failures += [httpx.Response(502, text="<html>\n<body>Bad Gateway</body>\n</html>")] * RetryPolicy().attempts
 
     result = jobctl("list")
 
