@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bench import celery_baseline, coldstart, cost, latency, memory, requests, sqs_ceiling, throughput
+from bench import celery_baseline, coldstart, cost, latency, memory, requests, scale, sqs_ceiling, throughput
 from bench.common import (
     LOCAL,
     RESULTS_DIR,
@@ -30,7 +30,8 @@ from bench.common import (
     write_json,
 )
 
-SCENARIOS = ("coldstart", "latency", "sqs_ceiling", "celery", "throughput", "requests", "cost", "memory")
+SCENARIOS = ("firstjob", "coldstart", "latency", "sqs_ceiling", "celery", "throughput", "requests", "cost", "memory",
+             "limits", "million")
 DOCS = ROOT / "docs" / "BENCHMARKS.md"
 DOCS_START, DOCS_END = "<!-- bench:summary:start -->", "<!-- bench:summary:end -->"
 
@@ -49,6 +50,9 @@ class Plan:
     http_requests: int
     handler_iterations: int
     coldstart_repeats: int
+    first_job_tasks: int  # the first job after start, and the same job warm
+    limits_tasks: int  # the job run with and without AWS's per-key limits
+    million_sizes: tuple[int, int]  # the reference and the big job through the upload path
     runtimes: list[str] = field(default_factory=lambda: ["lambda", "eks"])
 
     def timeout(self, size: int) -> float:
@@ -75,13 +79,16 @@ def plan(quick: bool, sizes: str | None, runtimes: str) -> Plan:
         http_requests=32 if quick else 320,
         handler_iterations=1000 if quick else 5000,
         coldstart_repeats=3 if quick else 7,
+        first_job_tasks=1000 if quick else 10_000,
+        limits_tasks=2000 if quick else 100_000,
+        million_sizes=(2000, 20_000) if quick else (100_000, 1_000_000),
         runtimes=[r.strip() for r in runtimes.split(",") if r.strip()],
     )
 
 
 @cli.command()
 def main(
-    quick: Annotated[bool, typer.Option(help="small sizes for a smoke run (200/1,000 tasks, < 3 min)")] = False,
+    quick: Annotated[bool, typer.Option(help="small sizes for a smoke run (200/1,000 tasks; up to 20,000)")] = False,
     sizes: Annotated[str | None, typer.Option(help="throughput job sizes, comma-separated")] = None,
     runtimes: Annotated[str, typer.Option(help="runtimes of the end-to-end scenarios")] = "lambda,eks",
     only: Annotated[str, typer.Option(help="scenarios to run, comma-separated")] = ",".join(SCENARIOS),
@@ -160,6 +167,14 @@ def run_all(chosen: Plan, wanted: set[str], workdir: Path) -> dict[str, Outcome]
             raise Skipped("no deployed platform (.local/endpoints.json)")
         return endpoints
 
+    # First: it restarts the platform, and measures the first job of a fresh one.
+    limits_mode = scale.current_limits(endpoints)
+    if attempt("firstjob", lambda: scale.first_job(chosen.first_job_tasks, limits_mode,
+                                                   chosen.timeout(chosen.first_job_tasks), workdir)):
+        try:
+            endpoints = load_endpoints()  # a new deployment
+        except Skipped:
+            endpoints = None
     attempt("coldstart", lambda: coldstart.run(chosen.coldstart_repeats))
     in_process = attempt("latency", lambda: latency.run(None, 0, chosen.handler_iterations))
     # Through the gateway on a fresh platform, before the big jobs fill the emulator.
@@ -183,8 +198,13 @@ def run_all(chosen: Plan, wanted: set[str], workdir: Path) -> dict[str, Outcome]
         celery_rate = celery.data.get("tasks_per_second") if celery and not celery.skipped else None
         ceiling_rate = ceiling.data.get("messages_per_second") if ceiling and not ceiling.skipped else None
         flow.targets += throughput.targets(flow, chosen.reference, celery_rate, ceiling_rate)
-    attempt("cost", lambda: cost_outcome(counted))
+    priced = attempt("cost", lambda: cost_outcome(counted))
     attempt("memory", lambda: memory_outcome(flow))
+    # Last: each restarts the platform and fills it with big jobs.
+    attempt("limits", lambda: scale.under_limits(chosen.limits_tasks, chosen.runtimes, limits_mode,
+                                                 chosen.timeout(chosen.limits_tasks), workdir,
+                                                 scale.other_dollars(priced)))
+    attempt("million", lambda: scale.million(chosen.million_sizes, limits_mode, workdir))
     return outcomes
 
 

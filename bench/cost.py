@@ -6,10 +6,12 @@ itself costs. Free tiers are ignored (they are per account per month, not per ta
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from localaws.dynamodb_units import item_size as item_bytes
+from localaws.dynamodb_units import write_units
 
 PRICES_AS_OF = "2026-11-28"
 
@@ -111,37 +113,6 @@ def usage_from_requests(
 UPDATED_ITEM_BYTES = 1024  # an update's resulting item size is not in the request: assumed <= 1 KB
 
 
-def attribute_value_bytes(value: Mapping[str, Any]) -> int:
-    """DynamoDB's size of one attribute value in wire form ({"S": ...}, {"N": ...}, {"M": {...}}, ...)."""
-    (kind, inner), = value.items()
-    if kind == "S":
-        return len(str(inner).encode())
-    if kind == "N":
-        digits = len(str(inner).lstrip("-").replace(".", "").lstrip("0")) or 1
-        return math.ceil(digits / 2) + 1
-    if kind == "B":
-        return len(inner) * 3 // 4 if isinstance(inner, str) else len(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind in ("SS", "BS"):
-        return sum(len(str(v).encode()) for v in inner)
-    if kind == "NS":
-        return sum(attribute_value_bytes({"N": v}) for v in inner)
-    if kind == "L":
-        return 3 + sum(1 + attribute_value_bytes(v) for v in inner)
-    if kind == "M":
-        return 3 + sum(1 + len(k.encode()) + attribute_value_bytes(v) for k, v in inner.items())
-    return 0
-
-
-def item_bytes(item: Mapping[str, Any]) -> int:
-    return sum(len(name.encode()) + attribute_value_bytes(value) for name, value in item.items())
-
-
-def _write_units(size: int) -> int:
-    return max(1, math.ceil(size / 1024))
-
-
 def dynamodb_units(
     operation: str, params: Mapping[str, Any], indexed_sort_keys: Iterable[str] = ("JOB",)
 ) -> tuple[float, float]:
@@ -161,10 +132,10 @@ def dynamodb_units(
     def write(kind: str, body: Mapping[str, Any], factor: int) -> float:
         if kind == "Put":
             item = body.get("Item", {})
-            return factor * _write_units(item_bytes(item)) + index_units(item)
+            return factor * write_units(item_bytes(item)) + index_units(item)
         if kind in ("Update", "Delete"):
             key = body.get("Key", {})
-            return factor * _write_units(UPDATED_ITEM_BYTES) + index_units(key)
+            return factor * write_units(UPDATED_ITEM_BYTES) + index_units(key)
         if kind == "ConditionCheck":
             return factor * 1.0
         return 0.0

@@ -53,11 +53,14 @@ class Platform:
     def execution_arn(self, job_id: str) -> str:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
 
-    def submit(self, tasks: int, runtime: str, name: str) -> str:
+    def submit(self, tasks: int, runtime: str, name: str, upload: bool = False) -> str:
+        """Submit a job of `tasks` echo tasks, in the request's body or through the upload path (S3)."""
         body = {"name": name,
                 "tasks": [{"type": "echo", "payload": {"i": i}, "runtime": runtime} for i in range(tasks)]}
-        created = self.api.request("POST", "jobs", content=json.dumps(body, separators=(",", ":")).encode(),
-                                   headers={"content-type": "application/json"})
+        content = json.dumps(body, separators=(",", ":")).encode()
+        if upload:
+            return str(self.api.submit_large(content)["job_id"])
+        created = self.api.request("POST", "jobs", content=content, headers={"content-type": "application/json"})
         return str(created["job_id"])
 
     def wait(self, job_id: str, timeout: float, interval: float = 0.1) -> dict[str, Any]:
@@ -94,12 +97,12 @@ class Platform:
 
 
 def run_job(platform: Platform, tasks: int, runtime: str, timeout: float,
-            worker_pids: list[int] | None = None) -> dict[str, Any]:
+            worker_pids: list[int] | None = None, upload: bool = False) -> dict[str, Any]:
     """Submit one job and wait for its execution to end; returns the figures of the run."""
     groups = {"worker": worker_pids} if worker_pids else {}
     with RssSampler(groups, emulator_pid()) as sampler:
         started = time.time()
-        job_id = platform.submit(tasks, runtime, f"bench-{runtime}-{tasks}")
+        job_id = platform.submit(tasks, runtime, f"bench-{runtime}-{tasks}", upload=upload)
         submitted = time.time()
         execution = platform.wait(job_id, timeout, interval=0.1 if tasks <= 10_000 else 0.5)
     job = platform.api.job(job_id)

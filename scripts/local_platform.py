@@ -2,6 +2,11 @@
 
 `up` is idempotent: it starts what is not running, redeploys when the synthesized stacks changed, and
 restarts workers that died. `down` stops exactly the processes `up` started, by their recorded ids.
+
+`up --limits aws` (LIMITS=aws) runs the platform under AWS's per-key DynamoDB limits: a limits proxy
+(localaws/limits_proxy.py) on 127.0.0.1:4567 in front of the emulator, and every component, the Lambda
+functions inside the emulator included, sends DynamoDB requests to it through AWS_ENDPOINT_URL_DYNAMODB.
+The emulator's functions inherit its environment, so switching the mode restarts the platform.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
 import typer
+from botocore.config import Config
 
+from cli.client import TasklaneClient
 from scripts import dashboard, live_pump
 from scripts.local_tenants import issue_local_tenants
 from stacks.assets import source_digest, task_package_folders, task_packages_dir
@@ -32,6 +40,8 @@ LOGS = LOCAL / "logs"
 ENDPOINTS = LOCAL / "endpoints.json"
 DEPLOYED = LOCAL / "deployed.json"
 GATEWAY = "http://localhost:4566"
+LIMITS_MODE = LOCAL / "limits.mode"
+LIMITS_URL = "http://127.0.0.1:4567"
 ENV_NAME = "dev"
 STACKS = [f"tasklane-{ENV_NAME}-{role}" for role in ("data", "orchestration", "api", "live")]
 
@@ -48,12 +58,30 @@ AWS_ENV = {
     "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
 }
 
+# The emulator evicts a function's idle processes after this; AWS after some minutes. An hour keeps what
+# `up` warmed ready for the next hour of local work.
+WARM_SECONDS = 3600
+# Without ScalingConfig the emulator runs an SQS mapping at its own default concurrency.
+DEFAULT_MAPPING_CONCURRENCY = 10
+
 cli = typer.Typer(add_completion=False, help=__doc__)
+
+
+def running_limits() -> str:
+    """The limits mode of the running platform ("aws" or "off")."""
+    return LIMITS_MODE.read_text().strip() if LIMITS_MODE.exists() else "off"
+
+
+def limits_env(mode: str) -> dict[str, str]:
+    # botocore's service-specific endpoint: DynamoDB alone goes to the proxy (Streams keeps AWS_ENDPOINT_URL).
+    return {"AWS_ENDPOINT_URL_DYNAMODB": LIMITS_URL} if mode == "aws" else {}
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     venv_bin = str(ROOT / ".venv" / "bin")
-    env = {**os.environ, **AWS_ENV, "PATH": f"{venv_bin}:{ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}"}
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL_DYNAMODB"}
+    env = {**env, **AWS_ENV, **limits_env(running_limits()),
+           "PATH": f"{venv_bin}:{ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}"}
     return {**env, **(extra or {})}
 
 
@@ -135,7 +163,8 @@ def ensure_embedded_aws() -> int:
     if _healthy():
         raise typer.Exit(_fail("port 4566 answers, but not an embedded AWS this tool started; stop it first"))
     # Lambdas run with the `python3` first on PATH: the project's virtualenv, like the function's runtime.
-    emulator_env = _env({"BIND_HOST": "127.0.0.1", "GATEWAY_PORT": "4566"})
+    emulator_env = _env({"BIND_HOST": "127.0.0.1", "GATEWAY_PORT": "4566",
+                         "LAMBDA_WARM_TTL_SECONDS": str(WARM_SECONDS)})
     pid = _start("ministack", [str(ROOT / ".venv" / "bin" / "ministack")], emulator_env)
     deadline = time.monotonic() + 60
     while not _healthy():
@@ -143,6 +172,24 @@ def ensure_embedded_aws() -> int:
             raise typer.Exit(_fail(f"the embedded AWS did not start; see {LOGS / 'ministack.log'}"))
         time.sleep(0.3)
     DEPLOYED.unlink(missing_ok=True)  # a new emulator holds nothing yet
+    return pid
+
+
+def ensure_limits_proxy(mode: str) -> int | None:
+    """The limits proxy, in limits mode; its counts are at LIMITS_URL/_limits/stats."""
+    if mode != "aws":
+        _stop("limits-proxy")
+        return None
+    pid = _recorded("limits-proxy")
+    if pid is None:
+        port = LIMITS_URL.rsplit(":", 1)[1]
+        pid = _start("limits-proxy", [sys.executable, "-m", "localaws.limits_proxy", "--port", port,
+                                      "--upstream", GATEWAY.replace("localhost", "127.0.0.1")], _env())
+        deadline = time.monotonic() + 15
+        while not _serving(f"{LIMITS_URL}/_limits/health"):
+            if time.monotonic() > deadline or not _alive(pid):
+                raise typer.Exit(_fail(f"the limits proxy did not start; see {LOGS / 'limits-proxy.log'}"))
+            time.sleep(0.2)
     return pid
 
 
@@ -201,6 +248,9 @@ def write_endpoints(outputs: dict[str, dict[str, str]], task_package: str = "") 
         "connections_table_name": live["ConnectionsTableName"],
         "live_publisher_function": live["PublisherFunctionName"],
         "aws_endpoint_url": GATEWAY,
+        "limits": running_limits(),
+        "dynamodb_endpoint_url": LIMITS_URL if running_limits() == "aws" else GATEWAY,
+        "limits_url": LIMITS_URL if running_limits() == "aws" else None,
         "table_name": data["TableName"],
         "manifest_bucket": data["ManifestBucket"],
         "state_machine_arn": orchestration["StateMachineArn"],
@@ -306,6 +356,42 @@ def ensure_live_pump(endpoints: dict[str, Any]) -> int:
     return pid
 
 
+def warm_up(endpoints: dict[str, Any]) -> dict[str, Any]:
+    """Start what the first job would otherwise start: each SQS-fed function's processes, to the concurrency
+    its event source mapping will use (empty batches, run in parallel), then one small job through the API,
+    which runs the authorizer, the API and every step of the workflow once. Done once per deployment, and
+    again when the emulator may have let the processes go (WARM_SECONDS)."""
+    recorded = json.loads(DEPLOYED.read_text())
+    if time.time() - recorded.get("warmed_at", 0) < WARM_SECONDS - 300:
+        return {"skipped": "warm"}
+    sqs = boto3.client("sqs")
+    lambda_client = boto3.client("lambda", config=Config(max_pool_connections=64, read_timeout=180))
+    arn = sqs.get_queue_attributes(QueueUrl=endpoints["short_queue_url"], AttributeNames=["QueueArn"])
+    mappings = lambda_client.list_event_source_mappings(EventSourceArn=arn["Attributes"]["QueueArn"])
+    started = time.monotonic()
+    invoked: dict[str, int] = {}
+    for mapping in mappings["EventSourceMappings"]:
+        function = mapping["FunctionArn"]
+        width = (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_MAPPING_CONCURRENCY
+        with ThreadPoolExecutor(width) as pool:
+            answers = list(pool.map(lambda _, f=function: lambda_client.invoke(
+                FunctionName=f, Payload=json.dumps({"Records": []}).encode()), range(width)))
+        failed = [a for a in answers if a.get("FunctionError")]
+        if failed:
+            raise typer.Exit(_fail(f"warm-up: {function} failed: {failed[0]['Payload'].read()[:300]!r}"))
+        invoked[function.rsplit(":", 1)[-1]] = width
+    tenant = next(iter(endpoints["tenants"].values()))
+    api = TasklaneClient(endpoints["api_url"], tenant["headers"])
+    job = api.submit({"name": "warm-up", "tasks": [{"type": "echo", "payload": {"i": i}} for i in range(10)]})
+    done = api.wait(job["job_id"], timeout=180)
+    api.close()
+    if done["status"] != "SUCCEEDED":
+        raise typer.Exit(_fail(f"warm-up job {job['job_id']} ended {done['status']}"))
+    recorded["warmed_at"] = time.time()
+    DEPLOYED.write_text(json.dumps(recorded, indent=2))
+    return {"invoked": invoked, "job": job["job_id"], "seconds": time.monotonic() - started}
+
+
 def _serving(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
@@ -322,20 +408,36 @@ def _fail(message: str) -> int:
 def up(
     workers: int = typer.Option(2, envvar="WORKERS", min=0, help="long-task worker processes"),
     task_package: str = typer.Option("", envvar="TASK_PACKAGE", help="task package folders, comma-separated"),
+    limits: str = typer.Option("", envvar="LIMITS", help="aws: AWS's per-key DynamoDB limits; off; empty: as running"),
 ) -> None:
     """Start the embedded AWS, deploy the stacks into it, start the workers; returns when all are ready."""
+    mode = limits.strip().lower() or running_limits()
+    if mode not in ("aws", "off"):
+        raise typer.BadParameter(f"LIMITS must be aws or off, not {limits!r}")
+    if mode != running_limits() and _recorded("ministack") is not None:
+        typer.echo(f"limits {running_limits()} -> {mode}: restarting the platform")
+        down()
+    LOCAL.mkdir(parents=True, exist_ok=True)
+    LIMITS_MODE.write_text(mode)
     os.environ.update(AWS_ENV)  # this process talks to the embedded AWS too (issuing local tenants)
+    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    os.environ.update(limits_env(mode))
+    ensure_limits_proxy(mode)
     pid = ensure_embedded_aws()
     endpoints = write_endpoints(deploy(pid, task_package), task_package)
     ensure_workers(workers, endpoints, task_package)
     ensure_live_pump(endpoints)
     served = ensure_dashboard(endpoints)
-    typer.echo(f"embedded AWS: {GATEWAY} (pid {pid})")
+    warmed = warm_up(endpoints)
+    typer.echo(f"embedded AWS: {GATEWAY} (pid {pid}); DynamoDB limits: {mode}"
+               + (f" (proxy {LIMITS_URL}, counts at {LIMITS_URL}/_limits/stats)" if mode == "aws" else ""))
     typer.echo(f"API: {endpoints['api_url']}")
     typer.echo(f"live updates: {endpoints['ws_url']}")
     if served is not None:
         typer.echo(f"dashboard: {endpoints['dashboard_url']}")
     typer.echo(f"workers: {workers}; endpoints in {ENDPOINTS.relative_to(ROOT)}")
+    if "invoked" in warmed:
+        typer.echo(f"warmed in {warmed['seconds']:.0f}s: {warmed['invoked']} and job {warmed['job']}")
 
 
 @cli.command()
@@ -346,6 +448,7 @@ def down() -> None:
             _stop(pid_file.stem, WORKER_STOP_GRACE_SECONDS if pid_file.stem.startswith("worker-") else 15.0)
     _stop("ministack")
     DEPLOYED.unlink(missing_ok=True)
+    LIMITS_MODE.unlink(missing_ok=True)
     typer.echo("stopped")
 
 

@@ -28,6 +28,22 @@ def _default_max_timeouts() -> dict[Runtime, int]:
     return {"lambda": 60, "eks": SEVEN_DAYS}
 
 
+class ProvisionedPollers(BaseModel):
+    """Provisioned mode of the runner's SQS event source mapping: pollers kept ready for bursts (billed while
+    provisioned). AWS ranges for SQS: minimum 2..200, maximum 2..2,000 (ProvisionedPollerConfig)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    minimum: int = Field(ge=2, le=200)
+    maximum: int = Field(ge=2, le=2000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProvisionedPollers:
+        if self.minimum > self.maximum:
+            raise ValueError("runner_provisioned_pollers: minimum must not exceed maximum")
+        return self
+
+
 class EnvironmentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -41,6 +57,9 @@ class EnvironmentConfig(BaseModel):
     runner_batch_size: int = Field(default=10, ge=1, le=10_000)
     runner_batching_window_seconds: int = Field(default=0, ge=0, le=300)
     runner_max_concurrency: int = Field(default=20, ge=2, le=1000)
+    # Unset: Lambda's standard SQS scaling (5 concurrent batches, up to 300 more a minute, docs/SCALE.md).
+    # Set: provisioned pollers, which AWS makes exclusive of runner_max_concurrency (no longer applied).
+    runner_provisioned_pollers: ProvisionedPollers | None = None
     runner_timeout_seconds: int = Field(default=120, ge=10, le=900)
     long_task_visibility_seconds: int = Field(default=300, ge=30, le=43_200)
     # The longest timeout_seconds a task of each runtime may ask for. The EKS one sets how long a worker pod

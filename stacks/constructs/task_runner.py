@@ -7,6 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
@@ -50,14 +51,21 @@ class TaskRunner(Construct):
         queues.long.grant_send_messages(self.function)
         manifests.grant_read(self.function, "payloads/*")
         workflow.grant_resume(self.function)
-        self.function.add_event_source(
-            sources.SqsEventSource(
-                queue,
-                batch_size=config.runner_batch_size,
-                max_batching_window=Duration.seconds(config.runner_batching_window_seconds)
-                if config.runner_batching_window_seconds
-                else None,
-                report_batch_item_failures=True,
-                max_concurrency=config.runner_max_concurrency,
-            )
-        )
+        self.function.add_event_source(runner_event_source(config, queue))
+
+
+def runner_event_source(config: EnvironmentConfig, queue: sqs.IQueue) -> sources.SqsEventSource:
+    """The short-task queue's mapping: bounded concurrency, or provisioned pollers when the environment asks."""
+    pollers = config.runner_provisioned_pollers
+    return sources.SqsEventSource(
+        queue,
+        batch_size=config.runner_batch_size,
+        max_batching_window=Duration.seconds(config.runner_batching_window_seconds)
+        if config.runner_batching_window_seconds
+        else None,
+        report_batch_item_failures=True,
+        # AWS refuses MaximumConcurrency beside provisioned mode ("services-sqs-scaling").
+        max_concurrency=None if pollers else config.runner_max_concurrency,
+        provisioned_poller_config=lambda_.ProvisionedPollerConfig(
+            minimum_pollers=pollers.minimum, maximum_pollers=pollers.maximum) if pollers else None,
+    )

@@ -18,24 +18,25 @@ applied, and its answer is replaced by a 500, as when a response is lost on the 
 retries a request that already took effect. `lose_first` does the same to the first N requests of an
 operation, for a test that needs it to happen.
 
+Under the platform's limits mode (`make up LIMITS=aws`), DynamoDB requests go on to the limits proxy
+(`dynamodb_upstream`) rather than to the emulator, so the faults come on top of AWS's per-key limits.
+
 It listens on 127.0.0.1 only, on a free port, and stops by itself: when its context ends, and at the latest
 after `lifetime_seconds`, closing the connections it still holds.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import random
 import re
-import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+
+from localaws.relay import RelayHandler, RelayServer, loopback
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
               "content-length"}
@@ -101,12 +102,10 @@ class FaultProxy:
         faults: dict[str, list[Fault]] | None = None,
         seed: int | None = None,
         lifetime_seconds: float = 600.0,
+        dynamodb_upstream: str | None = None,
     ) -> None:
-        parts = urlsplit(upstream)
-        if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError("the fault proxy forwards to a loopback address only")
-        self.upstream_host = parts.hostname
-        self.upstream_port = parts.port or 80
+        self.upstream_host, self.upstream_port = loopback(upstream)
+        self.upstreams = {"dynamodb": loopback(dynamodb_upstream)} if dynamodb_upstream else {}
         self.fraction = fraction
         self.lost_responses = lost_responses or {}
         self._lose_first = Counter(lose_first or {})
@@ -118,32 +117,15 @@ class FaultProxy:
         self.forwarded: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: RelayServer | None = None
         self._timer: threading.Timer | None = None
         self._stopped = threading.Event()
 
     # --- life ------------------------------------------------------------------------------------------
 
     def start(self) -> FaultProxy:
-        proxy = self
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-            def process_request(self, request: Any, client_address: Any) -> None:
-                with proxy._lock:
-                    proxy._connections.add(request)
-                super().process_request(request, client_address)
-
-            def shutdown_request(self, request: Any) -> None:
-                with proxy._lock:
-                    proxy._connections.discard(request)
-                super().shutdown_request(request)
-
-        self._server = Server(("127.0.0.1", 0), _handler_for(self))
-        threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True).start()
+        self._server = RelayServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.serve_in_thread("fault-proxy")
         self._timer = threading.Timer(self.lifetime_seconds, self.stop)
         self._timer.daemon = True
         self._timer.start()
@@ -155,13 +137,7 @@ class FaultProxy:
         self._stopped.set()
         if self._timer is not None:
             self._timer.cancel()
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            held = list(self._connections)
-        for connection in held:  # keep-alive connections would otherwise keep their threads waiting
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+        self._server.close()  # keep-alive connections would otherwise keep their threads waiting
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -229,59 +205,34 @@ class FaultProxy:
                     self.lost[(service, operation)] += 1
 
 
-def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self._relay()
-
-        do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_GET
-
-        def _relay(self) -> None:
-            body = self._body()
+def _handler_for(proxy: FaultProxy) -> type[RelayHandler]:
+    class Handler(RelayHandler):
+        def relay(self) -> None:
+            body = self.read_body()
             service = service_of(self.headers)
             operation = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2] or self.command
             fault, lose = proxy._decide(service, operation)
             if fault is not None:
                 proxy._record(service, operation, fault, False)
-                self._answer(*fault.response())
+                self.answer(*fault.response())
                 return
             try:
-                status, headers, payload = self._forward(body)
+                status, headers, payload = self._forward(body, service)
             except OSError as exc:
-                self._answer(502, {"Content-Type": "text/plain"}, f"fault proxy: upstream failed: {exc}".encode())
+                self.answer(502, {"Content-Type": "text/plain"}, f"fault proxy: upstream failed: {exc}".encode())
                 return
             proxy._record(service, operation, None, lose)
             if lose:
-                self._answer(*LOST_RESPONSE[service].response())
+                self.answer(*LOST_RESPONSE[service].response())
                 return
-            self._answer(status, headers, payload)
+            self.answer(status, headers, payload)
 
-        def _body(self) -> bytes:
-            if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
-                chunks = []
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                            pass
-                        return b"".join(chunks)
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-            upstream = http.client.HTTPConnection(
-                proxy.upstream_host, proxy.upstream_port, timeout=UPSTREAM_TIMEOUT_SECONDS
-            )
+        def _forward(self, body: bytes, service: str) -> tuple[int, dict[str, str], bytes]:
+            host, port = proxy.upstreams.get(service, (proxy.upstream_host, proxy.upstream_port))
+            upstream = http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT_SECONDS)
             try:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                headers["Host"] = f"{proxy.upstream_host}:{proxy.upstream_port}"
+                headers["Host"] = f"{host}:{port}"
                 headers["Content-Length"] = str(len(body))
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 response = upstream.getresponse()
@@ -290,14 +241,5 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return response.status, kept, payload
             finally:
                 upstream.close()
-
-        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
 
     return Handler

@@ -139,6 +139,16 @@ class Workers:
                 process.wait(timeout=10)
 
 
+def dynamodb_upstream(endpoints: dict[str, Any]) -> str:
+    """Where DynamoDB requests go after the fault proxy: the limits proxy in limits mode, else the emulator."""
+    return str(endpoints.get("dynamodb_endpoint_url") or endpoints["aws_endpoint_url"])
+
+
+def through(proxy: FaultProxy) -> dict[str, str]:
+    """A worker environment whose every AWS request, DynamoDB's included, goes through `proxy`."""
+    return {"AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_S3": proxy.url, "AWS_ENDPOINT_URL_DYNAMODB": proxy.url}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -461,8 +471,8 @@ def test_a_job_survives_injected_aws_errors(
     quick, slow = 1000, 80
     total = quick + slow
     with FaultProxy(endpoints["aws_endpoint_url"], fraction=0.15, lost_responses={"*": 0.02}, seed=7,
-                    lifetime_seconds=360) as proxy:
-        through_proxy = {"AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_S3": proxy.url}
+                    lifetime_seconds=360, dynamodb_upstream=dynamodb_upstream(endpoints)) as proxy:
+        through_proxy = through(proxy)
         workers.start("faulty-1", through_proxy)
         workers.start("faulty-2", through_proxy)
 
@@ -506,8 +516,8 @@ def test_a_lost_answer_to_the_claim_that_resumes_the_job_still_resumes_it(
     job_id = api.submit({"name": "lost answer", "tasks": tasks})["job_id"]
     wait_for(lambda: "waiting" in job_item(aws, endpoints, job_id), 60, 0.25, "the workflow to wait")
     with FaultProxy(endpoints["aws_endpoint_url"], fraction=0.0, lose_first={"UpdateItem": 1},
-                    lifetime_seconds=180) as proxy:
-        workers.start("unlucky", {"AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_S3": proxy.url})
+                    lifetime_seconds=180, dynamodb_upstream=dynamodb_upstream(endpoints)) as proxy:
+        workers.start("unlucky", through(proxy))
 
         # When its last task is committed, and the SDK retries the claim after it already took effect
         job = finish(api, job_id, 60, workers)

@@ -162,6 +162,45 @@ def test_runner_concurrency_follows_the_environment(prod_app: CdkApp) -> None:
     assert runner_mapping["ScalingConfig"] == {"MaximumConcurrency": 100}
 
 
+
+def _mapping_for(config_values: dict[str, Any]) -> dict[str, Any]:
+    """The runner's event source mapping, synthesized alone for an environment with `config_values`."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_sqs as sqs
+    from aws_cdk.assertions import Template
+
+    from stacks.config import EnvironmentConfig
+    from stacks.constructs.task_runner import runner_event_source
+
+    config = EnvironmentConfig(name="burst", **config_values)
+    stack = Stack(App(), "RunnerMapping")
+    function = lambda_.Function(stack, "Runner", runtime=lambda_.Runtime.PYTHON_3_12, handler="index.handler",
+                                code=lambda_.Code.from_inline("def handler(event, context): pass"))
+    function.add_event_source(runner_event_source(config, sqs.Queue(stack, "Short")))
+    (mapping,) = Template.from_stack(stack).find_resources("AWS::Lambda::EventSourceMapping").values()
+    return dict(mapping["Properties"])
+
+
+def test_an_environment_can_give_the_runner_provisioned_pollers_instead_of_a_concurrency_cap() -> None:
+    provisioned = _mapping_for({"runner_provisioned_pollers": {"minimum": 10, "maximum": 300}})
+    assert provisioned["ProvisionedPollerConfig"] == {"MinimumPollers": 10, "MaximumPollers": 300}
+    assert "ScalingConfig" not in provisioned  # AWS refuses both on one mapping
+    standard = _mapping_for({"runner_max_concurrency": 50})
+    assert standard["ScalingConfig"] == {"MaximumConcurrency": 50} and "ProvisionedPollerConfig" not in standard
+
+
+@pytest.mark.parametrize("pollers", [{"minimum": 1, "maximum": 10}, {"minimum": 20, "maximum": 10},
+                                     {"minimum": 2, "maximum": 2001}])
+def test_provisioned_pollers_outside_aws_ranges_are_refused(pollers: dict[str, int]) -> None:
+    from pydantic import ValidationError
+
+    from stacks.config import EnvironmentConfig
+
+    with pytest.raises(ValidationError):
+        EnvironmentConfig(name="burst", runner_provisioned_pollers=pollers)
+
+
 # --- least privilege ------------------------------------------------------------------------------------------
 
 
