@@ -304,9 +304,21 @@ def task_package_env(task_package: str) -> dict[str, str]:
             "PYTHONPATH": str(staged)}
 
 
-def ensure_workers(count: int, endpoints: dict[str, Any], task_package: str = "") -> list[int]:
-    """Run `count` workers; running ones are replaced (after draining) when their code changed."""
-    packages = task_package_env(task_package)
+def chosen_task_packages(task_package: str) -> str:
+    """The task packages an `up` deploys: those named, none for `none`, or, named none, those of the running
+    platform (so that `up` run again by a test or by hand does not drop them)."""
+    chosen = task_package.strip()
+    if chosen.lower() == "none":
+        return ""
+    if chosen or _recorded("ministack") is None or not ENDPOINTS.exists():
+        return chosen
+    return ",".join(json.loads(ENDPOINTS.read_text()).get("task_packages", []))
+
+
+def ensure_workers(count: int, endpoints: dict[str, Any]) -> list[int]:
+    """Run `count` workers, with the deployment's task packages; running ones are replaced (after draining) when
+    their code changed."""
+    packages = task_package_env(",".join(endpoints.get("task_packages", [])))
     code = source_digest(("tasklane", "workers")) + packages.get("PYTHONPATH", "")
     code_file = LOCAL / "workers.code"
     if code_file.exists() and code_file.read_text() != code:
@@ -407,7 +419,9 @@ def _fail(message: str) -> int:
 @cli.command()
 def up(
     workers: int = typer.Option(2, envvar="WORKERS", min=0, help="long-task worker processes"),
-    task_package: str = typer.Option("", envvar="TASK_PACKAGE", help="task package folders, comma-separated"),
+    task_package: str = typer.Option(
+        "", envvar="TASK_PACKAGE", help="task package folders, comma-separated; none: no package; empty: as running"
+    ),
     limits: str = typer.Option("", envvar="LIMITS", help="aws: AWS's per-key DynamoDB limits; off; empty: as running"),
 ) -> None:
     """Start the embedded AWS, deploy the stacks into it, start the workers; returns when all are ready."""
@@ -423,9 +437,11 @@ def up(
     os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     os.environ.update(limits_env(mode))
     ensure_limits_proxy(mode)
+    # Chosen now, before the emulator may be restarted: an `up` that names no package keeps what runs.
+    packages = chosen_task_packages(task_package)
     pid = ensure_embedded_aws()
-    endpoints = write_endpoints(deploy(pid, task_package), task_package)
-    ensure_workers(workers, endpoints, task_package)
+    endpoints = write_endpoints(deploy(pid, packages), packages)
+    ensure_workers(workers, endpoints)
     ensure_live_pump(endpoints)
     served = ensure_dashboard(endpoints)
     warmed = warm_up(endpoints)

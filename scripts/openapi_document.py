@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
+
+
+def document() -> dict[str, Any]:
+    """The document, built in this process from the API's own routes and models."""
+    from lambdas.api.handler import API_TITLE, API_VERSION, SECURITY, app, security_schemes
+
+    built = app.get_openapi_json_schema(
+        title=API_TITLE, version=API_VERSION, security_schemes=security_schemes(), security=SECURITY
+    )
+    return dict(json.loads(built))
 
 
 def main() -> None:
-    from lambdas.api.handler import API_TITLE, API_VERSION, SECURITY, app, security_schemes
-
-    document = app.get_openapi_json_schema(
-        title=API_TITLE, version=API_VERSION, security_schemes=security_schemes(), security=SECURITY
-    )
     # Sorted and indented, so that a change of the API reads as a small diff of the generated types.
-    json.dump(json.loads(document), sys.stdout, indent=2, sort_keys=True)
+    json.dump(document(), sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
 
 
