@@ -139,6 +139,18 @@ class TasklaneClient:
         """Run dead tasks again; selection holds job_id, fingerprint and/or task_ids (and optionally payload)."""
         return dict(self.request("POST", "dlq/redrive", json=selection))
 
+    # --- key administration (an operator's admin key only) ---------------------------------------------
+
+    def create_key(self, tenant: str, name: str, admin: bool = False) -> dict[str, Any]:
+        """A new API key of `tenant`; the answer's `secret` is shown this once."""
+        return dict(self.request("POST", f"admin/tenants/{tenant}/keys", json={"name": name, "admin": admin}))
+
+    def keys(self, tenant: str) -> list[dict[str, Any]]:
+        return list(self.request("GET", f"admin/tenants/{tenant}/keys")["keys"])
+
+    def revoke_key(self, tenant: str, key_id: str) -> dict[str, Any]:
+        return dict(self.request("DELETE", f"admin/tenants/{tenant}/keys/{key_id}"))
+
     def wait(self, job_id: str, timeout: float = 300.0, interval: float = 0.5) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:

@@ -195,6 +195,7 @@ def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, Any]:
         "live_publisher_function": live["PublisherFunctionName"],
         "aws_endpoint_url": GATEWAY,
         "table_name": data["TableName"],
+        "keys_table_name": data["KeysTableName"],
         "manifest_bucket": data["ManifestBucket"],
         "state_machine_arn": orchestration["StateMachineArn"],
         "short_queue_url": orchestration["ShortQueueUrl"],

@@ -1,7 +1,8 @@
-"""The local platform's tenants: an API key (machines) and a Cognito user (people) for each.
+"""The local platform's tenants: an API key (machines) and a Cognito user (people) for each, and an
+operator's admin key for the key administration routes.
 
 Issued once per deployment into the embedded AWS and recorded in .local/endpoints.json, so a client
-knows the exact headers to send as each tenant.
+knows the exact headers to send as each tenant (and as the operator, under "admin").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tasklane.auth import issue_api_key
 from tasklane.aws.api_keys import DynamoApiKeyStore
 
 LOCAL_TENANTS = ("acme", "globex")
+OPERATOR_TENANT = "ops"
 
 
 def local_password() -> str:
@@ -26,7 +28,7 @@ def local_password() -> str:
 def issue_local_tenants(endpoints: dict[str, Any], region: str) -> dict[str, Any]:
     cognito = boto3.client("cognito-idp", endpoint_url=endpoints["aws_endpoint_url"], region_name=region)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoints["aws_endpoint_url"], region_name=region)
-    keys = DynamoApiKeyStore(endpoints["table_name"], dynamodb)
+    keys = DynamoApiKeyStore(endpoints["keys_table_name"], dynamodb)
     tenants: dict[str, Any] = {}
     for tenant in LOCAL_TENANTS:
         _, secret = issue_api_key(tenant, f"{tenant} local key", keys)
@@ -50,6 +52,9 @@ def issue_local_tenants(endpoints: dict[str, Any], region: str) -> dict[str, Any
             "headers": {"Authorization": f"ApiKey {secret}"},
             "user": {"username": username, "password": password},
         }
+    # Last, so that code taking the first tenant takes a tenant's key, not the operator's.
+    _, admin_secret = issue_api_key(OPERATOR_TENANT, "local operator", keys, admin=True)
+    tenants[OPERATOR_TENANT] = {"headers": {"Authorization": f"ApiKey {admin_secret}"}, "admin": True}
     return tenants
 
 

@@ -24,11 +24,12 @@ def build_app(app: App) -> dict[str, object]:
     orchestration = OrchestrationStack(
         app, f"{prefix}-orchestration", config=config, table=data.store.table, manifests=data.store.manifests, env=env
     )
+    live = LiveStack(app, f"{prefix}-live", config=config, store=data.store, identity=data.identity, env=env)
+    # Revoking a key closes its live connections, so the API knows the WebSocket API.
     api = ApiStack(
         app, f"{prefix}-api", config=config, store=data.store, identity=data.identity,
-        state_machine=orchestration.workflow.state_machine, env=env,
+        state_machine=orchestration.workflow.state_machine, live=live.live, env=env,
     )
-    live = LiveStack(app, f"{prefix}-live", config=config, store=data.store, identity=data.identity, env=env)
     # Deployed to AWS only: the local platform serves web/dist itself (the embedded AWS has no CloudFront edge).
     dashboard = DashboardStack(
         app, f"{prefix}-dashboard", config=config, api=api.api, live=live.live, identity=data.identity, env=env

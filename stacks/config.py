@@ -39,6 +39,8 @@ class EnvironmentConfig(BaseModel):
     # CIDRs (none listed: from anywhere, still behind IAM authentication).
     eks_public_endpoint: bool = True
     eks_public_access_cidrs: tuple[str, ...] = ()
+    # Open WebSocket connections one tenant may hold.
+    live_max_connections_per_tenant: int = Field(default=100, ge=1, le=10_000)
 
     @property
     def removal_policy(self) -> RemovalPolicy:

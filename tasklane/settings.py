@@ -37,7 +37,16 @@ class DeadLetterSettings(StoreSettings):
     """The drain of the task queues' dead-letter queues into the dead-letter view."""
 
 
-class AuthorizerSettings(StoreSettings):
+class KeyAdminSettings(_Settings):
+    """The API's key administration routes: the API keys' own table."""
+
+    keys_table_name: str = Field(min_length=1)
+
+
+class AuthorizerSettings(_Settings):
+    """The authorizers read the API keys' table and nothing of the job table."""
+
+    keys_table_name: str = Field(min_length=1)
     user_pool_id: str = Field(min_length=1)
     user_pool_client_ids: str = Field(min_length=1, description="comma-separated app client ids")
     aws_region: str = Field(min_length=1)

@@ -13,6 +13,6 @@ from tasklane.settings import AuthorizerSettings
 def verifiers() -> tuple[DynamoApiKeyStore, CognitoTokenVerifier]:
     settings = AuthorizerSettings()
     return (
-        DynamoApiKeyStore(settings.table_name),
+        DynamoApiKeyStore(settings.keys_table_name),
         CognitoTokenVerifier(settings.issuer, settings.client_ids, settings.jwks_url),
     )

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.authorizer.credentials import verifiers
-from tasklane.auth import Unauthorized, authenticate
+from tasklane.auth import Unauthorized, authenticate, principal_context
 
 logger = Logger(service="tasklane-authorizer")
 
@@ -36,7 +36,7 @@ def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext
     response = APIGatewayAuthorizerResponse(
         principal_id=principal.subject, region=arn.region, aws_account_id=arn.aws_account_id,
         api_id=arn.api_id, stage=arn.stage,
-        context={"tenant": principal.tenant, "subject": principal.subject, "method": principal.method},
+        context=principal_context(principal),
     )
     response.allow_all_routes()
     return response.asdict()

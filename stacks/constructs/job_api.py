@@ -16,10 +16,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.constructs.live_updates import LiveUpdates
 from stacks.constructs.python_functions import PythonFunctions
+from stacks.constructs.tables import JOB_WRITES, grant_job_items
 
 PUBLIC_ROUTES = ("health", "openapi.json", "docs")
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
+AUTHORIZER_CACHE_SECONDS = 30
+LIVE_ENVIRONMENT = ("CONNECTIONS_TABLE_NAME", "WS_API_ID", "WS_STAGE", "WS_CALLBACK_URL")
 
 
 def _json_error(code: str) -> dict[str, str]:
@@ -36,6 +40,8 @@ class JobApi(Construct):
         functions: PythonFunctions,
         table: dynamodb.ITable,
         idempotency_table: dynamodb.ITable,
+        keys: dynamodb.ITable,
+        live: LiveUpdates,
         manifests: s3.IBucket,
         state_machine: sfn.IStateMachine,
         user_pool: cognito.IUserPool,
@@ -51,12 +57,19 @@ class JobApi(Construct):
                 "IDEMPOTENCY_TABLE_NAME": idempotency_table.table_name,
                 "MANIFEST_BUCKET": manifests.bucket_name,
                 "STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                "KEYS_TABLE_NAME": keys.table_name,
+                # Where a revoked key's live connections are found and closed.
+                **{name: live.environment[name] for name in LIVE_ENVIRONMENT},
             },
             timeout=Duration.seconds(29),
             memory_mb=1769,  # one full vCPU: validating 100,000 tasks is CPU-bound
         )
-        table.grant_read_write_data(self.function)
+        grant_job_items(self.function, table, JOB_WRITES, by_tenant=True)
         idempotency_table.grant_read_write_data(self.function)
+        # The key administration routes: issue (Put), list (Query on the index), revoke (Update).
+        keys.grant(self.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
+        live.connections.grant(self.function, "dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchWriteItem")
+        live.stage.grant_management_api_access(self.function)
         # It writes manifests, reads what clients uploaded and the large payloads a task detail shows.
         manifests.grant_put(self.function)
         manifests.grant_read(self.function, "uploads/*")
@@ -69,7 +82,7 @@ class JobApi(Construct):
             "Authorizer",
             handler="lambdas.authorizer.handler.lambda_handler",
             description="Finds the caller's tenant from an API key or a Cognito ID token",
-            table=table,
+            keys=keys,
             user_pool=user_pool,
             user_pool_clients=user_pool_clients,
         )
@@ -78,7 +91,8 @@ class JobApi(Construct):
             "TenantAuthorizer",
             handler=self.authorizer_function,
             identity_source=apigw.IdentitySource.header("Authorization"),
-            results_cache_ttl=Duration.minutes(5),
+            # A decision is reused this long per credential: a revoked key is refused within a minute.
+            results_cache_ttl=Duration.seconds(AUTHORIZER_CACHE_SECONDS),
         )
 
         access_logs = logs.LogGroup(

@@ -31,6 +31,7 @@ REGION = "us-east-1"
 TABLE = "tasklane-jobs-test"
 BUCKET = "tasklane-manifests-test"
 IDEMPOTENCY_TABLE = "tasklane-idempotency-test"
+KEYS_TABLE = "tasklane-keys-test"
 
 
 @pytest.fixture(autouse=True)
@@ -105,6 +106,28 @@ def table(ddb: Any) -> str:
         BillingMode="PAY_PER_REQUEST",
     )
     return TABLE
+
+
+@pytest.fixture
+def keys_table(ddb: Any) -> str:
+    """The API keys' own table, as stacks/constructs/job_store.py makes it."""
+    ddb.create_table(
+        TableName=KEYS_TABLE,
+        KeySchema=[{"AttributeName": "digest", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("digest", "tenant", "key_id")],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-tenant",
+                "KeySchema": [
+                    {"AttributeName": "tenant", "KeyType": "HASH"},
+                    {"AttributeName": "key_id", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return KEYS_TABLE
 
 
 @pytest.fixture
