@@ -155,8 +155,9 @@ def _assembly_hash() -> str:
 
 def deploy(ministack_pid: int) -> dict[str, dict[str, str]]:
     env = _env()
-    subprocess.run(["npx", "cdk", "synth", "--quiet", "-c", f"env={ENV_NAME}"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    # emulator=true: the template without what the embedded AWS cannot deploy (stacks/config.py, `emulator`).
+    subprocess.run(["npx", "cdk", "synth", "--quiet", "-c", f"env={ENV_NAME}", "-c", "emulator=true"], cwd=ROOT,
+                   env=env, check=True, stdout=subprocess.DEVNULL)
     wanted = {"ministack_pid": ministack_pid, "assembly": _assembly_hash()}
     recorded = json.loads(DEPLOYED.read_text()) if DEPLOYED.exists() else {}
     if {k: recorded.get(k) for k in wanted} == wanted:
@@ -196,6 +197,7 @@ def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, Any]:
         "aws_endpoint_url": GATEWAY,
         "table_name": data["TableName"],
         "keys_table_name": data["KeysTableName"],
+        "usage_key_prefix": api["UsageKeyPrefix"],
         "manifest_bucket": data["ManifestBucket"],
         "state_machine_arn": orchestration["StateMachineArn"],
         "short_queue_url": orchestration["ShortQueueUrl"],

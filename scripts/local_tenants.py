@@ -13,11 +13,12 @@ from typing import Any
 
 import boto3
 
+from scripts.issue_admin_key import OPERATOR_TENANT
 from tasklane.auth import issue_api_key
 from tasklane.aws.api_keys import DynamoApiKeyStore
+from tasklane.aws.usage_plans import ApiGatewayUsagePlans
 
 LOCAL_TENANTS = ("acme", "globex")
-OPERATOR_TENANT = "ops"
 
 
 def local_password() -> str:
@@ -29,8 +30,11 @@ def issue_local_tenants(endpoints: dict[str, Any], region: str) -> dict[str, Any
     cognito = boto3.client("cognito-idp", endpoint_url=endpoints["aws_endpoint_url"], region_name=region)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoints["aws_endpoint_url"], region_name=region)
     keys = DynamoApiKeyStore(endpoints["keys_table_name"], dynamodb)
+    apigateway = boto3.client("apigateway", endpoint_url=endpoints["aws_endpoint_url"], region_name=region)
+    usage = ApiGatewayUsagePlans(endpoints["usage_key_prefix"], apigateway)
     tenants: dict[str, Any] = {}
     for tenant in LOCAL_TENANTS:
+        usage.enroll(tenant)  # as the key administration route does
         _, secret = issue_api_key(tenant, f"{tenant} local key", keys)
         username, password = f"{tenant}-operator", local_password()
         # An emulator that outlived its deployment record already has the user: only its password is new.

@@ -40,4 +40,5 @@ class ApiStack(Stack):
         )
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "RestApiId", value=self.api.rest_api.rest_api_id)
-        apply_nag(self, "api")
+        CfnOutput(self, "UsageKeyPrefix", value=self.api.usage_plans.key_prefix)
+        apply_nag(self, "api", emulator=config.emulator)

@@ -10,6 +10,7 @@ from stacks.api_stack import ApiStack
 from stacks.config import PROJECT, EnvironmentConfig, load_config
 from stacks.dashboard_stack import DashboardStack
 from stacks.data_stack import DataStack
+from stacks.edge_stack import EDGE_REGION, EdgeStack
 from stacks.live_stack import LiveStack
 from stacks.nag import enable_nag
 from stacks.orchestration_stack import OrchestrationStack
@@ -31,9 +32,13 @@ def build_app(app: App) -> dict[str, object]:
         state_machine=orchestration.workflow.state_machine, live=live.live, env=env,
     )
     # Deployed to AWS only: the local platform serves web/dist itself (the embedded AWS has no CloudFront edge).
+    # The distribution's web ACL must live in us-east-1, so it has a stack of its own there.
+    edge = EdgeStack(app, f"{prefix}-edge", config=config, env=Environment(account=env.account, region=EDGE_REGION))
     dashboard = DashboardStack(
-        app, f"{prefix}-dashboard", config=config, api=api.api, live=live.live, identity=data.identity, env=env
+        app, f"{prefix}-dashboard", config=config, api=api.api, live=live.live, identity=data.identity,
+        web_acl_parameter=edge.parameter.parameter_name, env=env,
     )
+    dashboard.add_dependency(edge)
     # Synthesized and tested everywhere; deployed only to AWS (the local platform runs workers as processes).
     workers = WorkersStack(
         app, f"{prefix}-workers", config=config, long_queue=orchestration.queues.long,
@@ -41,7 +46,7 @@ def build_app(app: App) -> dict[str, object]:
         manifest_bucket=data.store.manifests, workflow=orchestration.workflow, env=env,
     )
     stacks: dict[str, object] = {
-        "data": data, "orchestration": orchestration, "api": api, "live": live, "dashboard": dashboard,
+        "data": data, "orchestration": orchestration, "api": api, "live": live, "edge": edge, "dashboard": dashboard,
         "workers": workers,
     }
     Tags.of(app).add("project", PROJECT)

@@ -11,6 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 PROJECT = "tasklane"
 
 
+class TenantLimits(BaseModel):
+    """What one tenant may ask of the API: its usage plan (requests per second, burst, requests per day)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_per_second: float = Field(default=50, gt=0, le=10_000)
+    burst: int = Field(default=100, ge=1, le=5_000)
+    daily_quota: int = Field(default=500_000, ge=1)
+
+
 class EnvironmentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,8 +49,22 @@ class EnvironmentConfig(BaseModel):
     # CIDRs (none listed: from anywhere, still behind IAM authentication).
     eks_public_endpoint: bool = True
     eks_public_access_cidrs: tuple[str, ...] = ()
+    # Per-tenant limits at the edge: every tenant's usage plan, unless it has an override of its own.
+    tenant_limits: TenantLimits = TenantLimits()
+    tenant_limit_overrides: dict[str, TenantLimits] = Field(default_factory=dict)
+    # Requests one client IP may make in any 5 minutes before WAF blocks it (the API and the dashboard).
+    waf_requests_per_ip_per_5_minutes: int = Field(default=3000, ge=10, le=2_000_000_000)
+    # Concurrency reserved for (and capped at) the API and its authorizer, so a burst of task runs can never
+    # starve them and a flood of requests never takes the whole account's. None: unreserved (an account with
+    # a small concurrency quota cannot reserve any: AWS keeps 10 unreserved).
+    api_reserved_concurrency: int | None = Field(default=None, ge=1)
+    authorizer_reserved_concurrency: int | None = Field(default=None, ge=1)
     # Open WebSocket connections one tenant may hold.
     live_max_connections_per_tenant: int = Field(default=100, ge=1, le=10_000)
+    # Set when deploying into the embedded AWS (`-c emulator=true`, scripts/local_platform.py): it cannot
+    # associate a WAF web ACL and reads a usage plan's key only from the x-api-key header, so the stage is
+    # neither associated nor made to require a key there. Everything else is the same template.
+    emulator: bool = False
 
     @property
     def removal_policy(self) -> RemovalPolicy:
@@ -56,4 +80,5 @@ def load_config(node: Node) -> EnvironmentConfig:
     environments: dict[str, Any] = node.try_get_context("environments") or {}
     if env_name not in environments:
         raise ValueError(f"unknown environment {env_name!r}; cdk.json defines: {', '.join(sorted(environments))}")
-    return EnvironmentConfig(name=env_name, **environments[env_name])
+    emulator = str(node.try_get_context("emulator")).lower() == "true"
+    return EnvironmentConfig(name=env_name, emulator=emulator, **environments[env_name])

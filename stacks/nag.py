@@ -48,6 +48,7 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
         ),
     ],
     "orchestration": [],
+    "edge": [],
     "api": [
         NagPackSuppression(
             id="AwsSolutions-APIG2",
@@ -67,10 +68,6 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
             applies_to=[
                 "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
             ],
-        ),
-        NagPackSuppression(
-            id="AwsSolutions-APIG3",
-            reason="WAF is attached per account and region by the edge baseline; the stage throttles per client.",
         ),
         NagPackSuppression(
             id="AwsSolutions-COG4",
@@ -93,11 +90,6 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
             id="AwsSolutions-CFR1",
             reason="The dashboard is a static page for each tenant's people wherever they are; what it shows is "
             "behind sign-in, so there is no country to exclude.",
-        ),
-        NagPackSuppression(
-            id="AwsSolutions-CFR2",
-            reason="WAF is attached per account by the edge baseline; the distribution only serves static files, and "
-            "the APIs they call throttle per client.",
         ),
         NagPackSuppression(
             id="AwsSolutions-CFR4",
@@ -170,6 +162,18 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
 }
 
 
+# Findings accepted only in the embedded AWS's deployment (EnvironmentConfig.emulator), by stack role.
+EMULATOR_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
+    "api": [
+        NagPackSuppression(
+            id="AwsSolutions-APIG3",
+            reason="The embedded AWS cannot associate a WAF web ACL (no AWS::WAFv2::WebACLAssociation), so the "
+            "local deployment leaves the association out; every deployment to AWS associates the stage with the "
+            "API's rate-limiting web ACL.",
+        ),
+    ],
+}
+
 # Findings accepted on single resources: the API's public methods, found by path, and no other method.
 PUBLIC_METHOD_SUPPRESSIONS = [
     NagPackSuppression(
@@ -190,9 +194,10 @@ def public_api_methods(stack: Stack) -> list[apigw.Method]:
     ]
 
 
-def apply_nag(stack: Stack, role: str) -> None:
+def apply_nag(stack: Stack, role: str, *, emulator: bool = False) -> None:
+    local = EMULATOR_SUPPRESSIONS.get(role, []) if emulator else []
     NagSuppressions.add_stack_suppressions(
-        stack, COMMON_SUPPRESSIONS + STACK_SUPPRESSIONS[role], apply_to_nested_stacks=True
+        stack, COMMON_SUPPRESSIONS + STACK_SUPPRESSIONS[role] + local, apply_to_nested_stacks=True
     )
     if role == "api":
         for method in public_api_methods(stack):

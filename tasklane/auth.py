@@ -66,10 +66,31 @@ class ApiKeyStore(Protocol):
         ...
 
 
+class UsagePlans(Protocol):
+    """API Gateway's per-tenant limits: each tenant's usage key, in the usage plan the operator chose for it."""
+
+    def enroll(self, tenant: str) -> None:
+        """Make sure the tenant's usage key exists and is in its plan (idempotent)."""
+        ...
+
+
 class TokenVerifier(Protocol):
     def claims(self, token: str) -> dict[str, Any]:
         """The token's verified claims; raises Unauthorized when it is not a valid token of the pool."""
         ...
+
+
+def usage_key(prefix: str, tenant: str) -> str:
+    """The value (and name) of the tenant's API Gateway key, which the authorizer returns as the request's
+    usage identifier so that the tenant's usage plan limits it. Clients never send it (the API's key source is
+    the authorizer), so it is not a secret; it names the deployment so that two environments of one account
+    never share a key."""
+    return f"{prefix}-tenant-{tenant}"
+
+
+def usage_plan_name(prefix: str, tenant: str | None = None) -> str:
+    """The name of the usage plan of a tenant with limits of its own, or (no tenant) of every other tenant."""
+    return f"{prefix}-plan-{tenant}" if tenant else f"{prefix}-plan"
 
 
 def digest_of(secret: str) -> str:

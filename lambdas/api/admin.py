@@ -1,6 +1,7 @@
 """Operators' routes: create, list and revoke a tenant's API keys.
 
-Only an admin key (an API key issued with admin=true) may call them; any other credential gets 403. The
+Only an admin key (an API key issued with admin=true) may call them; any other credential gets 403. A
+tenant's first key also enrolls the tenant in its usage plan (tasklane/aws/usage_plans.py). The
 first admin key of a deployment is issued with AWS credentials (scripts/issue_admin_key.py), which makes
 IAM the root of trust. A revoked key is refused once the authorizer's cached decision for it expires (at
 most AUTHORIZER_CACHE_SECONDS, see stacks/constructs/job_api.py), and its live connections are closed by
@@ -22,6 +23,7 @@ from tasklane.auth import (
     ApiKeyRecord,
     ApiKeyStore,
     Forbidden,
+    UsagePlans,
     issue_api_key,
     key_subject,
     revoke_api_key,
@@ -29,6 +31,7 @@ from tasklane.auth import (
 from tasklane.aws.api_keys import DynamoApiKeyStore
 from tasklane.aws.live_connections import DynamoConnectionStore
 from tasklane.aws.live_push import ApiGatewayPusher
+from tasklane.aws.usage_plans import ApiGatewayUsagePlans
 from tasklane.live import ConnectionStore, Pusher, close_connections_of
 from tasklane.live_settings import LiveSettings
 from tasklane.settings import KeyAdminSettings
@@ -38,6 +41,7 @@ TENANT = Annotated[str, Path(pattern=TENANT_PATTERN.pattern, max_length=63)]
 KEY_ID = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]
 
 _keys: ApiKeyStore | None = None
+_usage: UsagePlans | None = None
 _live: tuple[ConnectionStore, Pusher] | None = None
 
 
@@ -46,6 +50,14 @@ def keys() -> ApiKeyStore:
     if _keys is None:
         _keys = DynamoApiKeyStore(KeyAdminSettings().keys_table_name)
     return _keys
+
+
+def usage() -> UsagePlans:
+    global _usage
+    if _usage is None:
+        settings = KeyAdminSettings()
+        _usage = ApiGatewayUsagePlans(settings.usage_key_prefix)
+    return _usage
 
 
 def live() -> tuple[ConnectionStore, Pusher]:
@@ -57,10 +69,14 @@ def live() -> tuple[ConnectionStore, Pusher]:
     return _live
 
 
-def use_adapters(replacement: ApiKeyStore | None, connections: tuple[ConnectionStore, Pusher] | None = None) -> None:
+def use_adapters(
+    replacement: ApiKeyStore | None,
+    connections: tuple[ConnectionStore, Pusher] | None = None,
+    usage_plans: UsagePlans | None = None,
+) -> None:
     """Let tests run the routes over other adapters."""
-    global _keys, _live
-    _keys, _live = replacement, connections
+    global _keys, _live, _usage
+    _keys, _live, _usage = replacement, connections, usage_plans
 
 
 class KeyIn(BaseModel):
@@ -107,6 +123,8 @@ def _require_admin() -> None:
 @router.post("/admin/tenants/<tenant>/keys")
 def create_key(tenant: TENANT, key: Annotated[KeyIn, Body()]) -> Response[KeyCreated]:
     _require_admin()
+    # Enrolled first: a key that works is never outside its tenant's usage plan.
+    usage().enroll(tenant)
     record, secret = issue_api_key(tenant, key.name, keys(), admin=key.admin)
     body = KeyCreated(**KeyOut.of(record).model_dump(), secret=secret)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)

@@ -10,6 +10,12 @@ from tasklane.settings import AuthorizerSettings
 
 
 @cache
+def usage_key_prefix() -> str | None:
+    """Set for the REST API's authorizer, whose usage plans limit each tenant; None for the WebSocket one."""
+    return AuthorizerSettings().usage_key_prefix
+
+
+@cache
 def verifiers() -> tuple[DynamoApiKeyStore, CognitoTokenVerifier]:
     settings = AuthorizerSettings()
     return (

@@ -73,6 +73,7 @@ class LiveUpdates(Construct):
             keys=keys,
             user_pool=user_pool,
             user_pool_clients=user_pool_clients,
+            reserved_concurrency=config.authorizer_reserved_concurrency,
         )
 
         self.api = apigwv2.WebSocketApi(

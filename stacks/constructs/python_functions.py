@@ -39,6 +39,7 @@ class PythonFunctions(Construct):
         environment: dict[str, str],
         timeout: Duration | None = None,
         memory_mb: int = 512,
+        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             self,
@@ -57,6 +58,8 @@ class PythonFunctions(Construct):
             description=description,
             timeout=timeout or Duration.seconds(30),
             memory_size=memory_mb,
+            # Reserved: never starved by task runs, and never more than this of the account's concurrency.
+            reserved_concurrent_executions=reserved_concurrency,
             log_group=log_group,
             environment={
                 "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -75,6 +78,7 @@ class PythonFunctions(Construct):
         keys: dynamodb.ITable,
         user_pool: cognito.IUserPool,
         user_pool_clients: list[cognito.IUserPoolClient],
+        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
         """A function that finds a caller's tenant from an API key (in the `keys` table) or a Cognito ID token.
 
@@ -89,6 +93,7 @@ class PythonFunctions(Construct):
                 "USER_POOL_CLIENT_IDS": ",".join(c.user_pool_client_id for c in user_pool_clients),
             },
             timeout=Duration.seconds(10),
+            reserved_concurrency=reserved_concurrency,
         )
         # The table only, not its index: a key is found by its digest, never listed.
         iam.Grant.add_to_principal(grantee=function, actions=["dynamodb:GetItem"], resource_arns=[keys.table_arn])

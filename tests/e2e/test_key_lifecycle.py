@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from cli.client import ApiError, TasklaneClient
-from tasklane.auth import digest_of
+from tasklane.auth import digest_of, usage_key, usage_plan_name
 
 pytestmark = pytest.mark.e2e
 REVOKED_WITHIN_SECONDS = 60
@@ -98,3 +98,17 @@ def test_keys_live_in_their_own_table_and_nowhere_in_the_job_table(
         ExpressionAttributeValues={":key": {"S": "APIKEY#"}},
     )
     assert stray["Items"] == []
+
+
+def test_a_tenants_first_key_puts_the_tenant_under_its_usage_plan(
+    endpoints: dict[str, Any], operator: TasklaneClient, aws: Any, tenant: str
+) -> None:
+    operator.create_key(tenant, "e2e")
+    operator.create_key(tenant, "e2e-2")  # a second key: the same usage key, still in one plan
+    apigateway = aws("apigateway")
+    prefix = endpoints["usage_key_prefix"]
+    (plan,) = [p for p in apigateway.get_usage_plans(limit=500)["items"] if p["name"] == usage_plan_name(prefix)]
+    in_plan = [k["name"] for k in apigateway.get_usage_plan_keys(usagePlanId=plan["id"], limit=500)["items"]]
+    assert in_plan.count(usage_key(prefix, tenant)) == 1
+    keys = apigateway.get_api_keys(nameQuery=usage_key(prefix, tenant), includeValues=True)["items"]
+    assert [(k["name"], k["value"]) for k in keys] == [(usage_key(prefix, tenant), usage_key(prefix, tenant))]

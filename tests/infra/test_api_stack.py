@@ -83,7 +83,8 @@ def test_every_route_but_the_public_ones_needs_the_tenant_authorizer(
             assert key in PUBLIC or key[1] == "OPTIONS", key
             assert props["AuthorizationType"] == "NONE", key
             assert "AuthorizerId" not in props, key
-        assert not props.get("ApiKeyRequired"), key  # API keys are the authorizer's, not API Gateway usage plans
+        # A usage key only where the authorizer names one: the tenant's (tests/infra/test_edge_limits.py).
+        assert props.get("ApiKeyRequired", False) is (key in AUTHORIZED), key
 
 
 def test_routes_proxy_to_the_api_function_and_preflights_stay_in_api_gateway(
@@ -215,6 +216,8 @@ def test_gateway_responses_speak_the_api_error_shape(cdk_app: CdkApp, rest_api_i
     expected = {
         "UNAUTHORIZED": "unauthorized",
         "ACCESS_DENIED": "forbidden",
+        "THROTTLED": "too_many_requests",
+        "QUOTA_EXCEEDED": "quota_exceeded",
         "DEFAULT_4XX": "bad_request",
         "DEFAULT_5XX": "gateway_error",
     }
@@ -222,7 +225,11 @@ def test_gateway_responses_speak_the_api_error_shape(cdk_app: CdkApp, rest_api_i
     for response_type, code in expected.items():
         props = responses[response_type]
         assert props["RestApiId"] == {"Ref": rest_api_id}
-        assert props["ResponseParameters"] == {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}
+        parameters = dict(props["ResponseParameters"])
+        assert parameters.pop("gatewayresponse.header.Access-Control-Allow-Origin") == "'*'"
+        # API Gateway's own 429s say when to come back (tests/infra/test_edge_limits.py)
+        limited = response_type in ("THROTTLED", "QUOTA_EXCEEDED")
+        assert set(parameters) == ({"gatewayresponse.header.Retry-After"} if limited else set())
         assert set(props["ResponseTemplates"]) == {"application/json"}
         template = props["ResponseTemplates"]["application/json"]
         # $context.error.messageString is the message already quoted as a JSON string.
@@ -310,6 +317,8 @@ def test_api_function_role_is_least_privilege(cdk_app: CdkApp) -> None:
     access = cdk_app.access(ROLE, cdk_app.api.api.function)
     manage = {k for k, v in access.items() if v == "unexpected: execute-api:ManageConnections"}
     assert [k.endswith("/live/*/@connections/*") for k in manage] == [True]
+    # enrolling tenants in their usage plans: tests/infra/test_edge_limits.py
+    manage |= {k for k in access if ":apigateway:" in k}
     assert {k: v for k, v in access.items() if k not in manage} == {
         arns.job_items: "write-items",
         arns.by_tenant: "query",

@@ -24,6 +24,14 @@ class Live:
         self.store, self.pusher = FakeConnections(), FakePusher()
 
 
+class Usage:
+    def __init__(self) -> None:
+        self.enrolled: list[str] = []
+
+    def enroll(self, tenant: str) -> None:
+        self.enrolled.append(tenant)
+
+
 @pytest.fixture
 def keys() -> MemoryKeys:
     return MemoryKeys()
@@ -34,16 +42,22 @@ def live() -> Live:
     return Live()
 
 
+@pytest.fixture
+def usage() -> Usage:
+    return Usage()
+
+
 @pytest.fixture(autouse=True)
-def wired(keys: MemoryKeys, live: Live) -> Iterator[None]:
-    admin.use_adapters(keys, (live.store, live.pusher))
+def wired(keys: MemoryKeys, live: Live, usage: Usage) -> Iterator[None]:
+    admin.use_adapters(keys, (live.store, live.pusher), usage)
     yield
     admin.use_adapters(None)
 
 
-def test_an_admin_creates_a_key_that_authenticates_as_the_tenant(api: Api, keys: MemoryKeys) -> None:
+def test_an_admin_creates_a_key_that_authenticates_as_the_tenant(api: Api, keys: MemoryKeys, usage: Usage) -> None:
     status, body = api.call("POST", "/admin/tenants/initech/keys", {"name": "ci"}, authorizer=ADMIN)
     assert status == 201
+    assert usage.enrolled == ["initech"]  # the tenant is under its usage plan before its key works
     assert body["tenant"] == "initech" and body["name"] == "ci" and body["admin"] is False
     assert body["secret"].startswith("tlk_")
     principal = authenticate(f"ApiKey {body['secret']}", keys, NO_TOKENS)
@@ -90,13 +104,15 @@ def test_a_key_of_another_tenant_or_unknown_is_404(api: Api, keys: MemoryKeys) -
         ("DELETE", "/admin/tenants/acme/keys/0123456789ab", None),
     ],
 )
-def test_a_tenants_own_credential_is_forbidden(api: Api, keys: MemoryKeys, method: str, path: str, body: Any) -> None:
+def test_a_tenants_own_credential_is_forbidden(
+    api: Api, keys: MemoryKeys, usage: Usage, method: str, path: str, body: Any
+) -> None:
     # The default caller is tenant acme with an ordinary key (or a forged "admin" that is not "true").
     status, answer = api.call(method, path, body)
     assert status == 403 and answer["error"]["code"] == "forbidden"
     forged = {"tenant": "acme", "subject": "key:x", "admin": "yes"}
     assert api.call(method, path, body, authorizer=forged)[0] == 403
-    assert keys.records == {}
+    assert keys.records == {} and usage.enrolled == []
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ def tokens() -> FakeVerifier:
 @pytest.fixture(autouse=True)
 def wired(monkeypatch: pytest.MonkeyPatch, keys: DynamoApiKeyStore, tokens: FakeVerifier) -> None:
     monkeypatch.setattr(authorizer, "verifiers", lambda: (keys, tokens))
+    monkeypatch.setattr(authorizer, "usage_key_prefix", lambda: "tasklane-test")
 
 
 def authorize(token: str | None) -> dict[str, Any]:
@@ -102,3 +103,18 @@ def test_behind_an_emulator_the_keys_are_fetched_from_its_endpoint() -> None:
     assert settings.issuer == "https://cognito-idp.eu-west-1.amazonaws.com/p1"
     real = AuthorizerSettings(keys_table_name="t", user_pool_id="p1", user_pool_client_ids="c", aws_region="eu-west-1")
     assert real.jwks_url == "https://cognito-idp.eu-west-1.amazonaws.com/p1/.well-known/jwks.json"
+
+
+def test_the_usage_identifier_is_the_callers_tenants_usage_key(keys: DynamoApiKeyStore) -> None:
+    _, secret = issue_api_key("acme", "ci", keys)
+    assert authorize(f"ApiKey {secret}")["usageIdentifierKey"] == "tasklane-test-tenant-acme"
+    # a person of another tenant is limited by that tenant's plan
+    assert authorize("Bearer id-token")["usageIdentifierKey"] == "tasklane-test-tenant-globex"
+
+
+def test_without_a_prefix_no_usage_identifier_is_named(
+    monkeypatch: pytest.MonkeyPatch, keys: DynamoApiKeyStore
+) -> None:
+    monkeypatch.setattr(authorizer, "usage_key_prefix", lambda: None)
+    _, secret = issue_api_key("acme", "ci", keys)
+    assert "usageIdentifierKey" not in authorize(f"ApiKey {secret}")
