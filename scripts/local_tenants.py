@@ -63,11 +63,13 @@ def issue_local_tenants(endpoints: dict[str, Any], region: str) -> dict[str, Any
 
 
 def id_token(endpoints: dict[str, Any], username: str, password: str, region: str = "us-east-1") -> str:
-    """Sign in as a dashboard user would and return the ID token (USER_PASSWORD_AUTH)."""
+    """A dashboard user's ID token, as the page gets it with SRP; taken here with the platform's own AWS
+    credentials (ADMIN_USER_PASSWORD_AUTH), since the app client offers no password flow without them."""
     cognito = boto3.client("cognito-idp", endpoint_url=endpoints["aws_endpoint_url"], region_name=region)
-    result = cognito.initiate_auth(
+    result = cognito.admin_initiate_auth(
+        UserPoolId=endpoints["cognito"]["user_pool_id"],
         ClientId=endpoints["cognito"]["client_id"],
-        AuthFlow="USER_PASSWORD_AUTH",
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": username, "PASSWORD": password},
     )
     return str(result["AuthenticationResult"]["IdToken"])

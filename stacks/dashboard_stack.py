@@ -49,6 +49,7 @@ class DashboardStack(Stack):
         )
         self.site = DashboardSite(
             self, "Dashboard", config=config, api_url=api.rest_api.url, ws_url=live.url,
+            user_pool_id=identity.user_pool.user_pool_id,
             user_pool_client_id=identity.dashboard_client.user_pool_client_id,
             web_acl_arn=self.web_acl.get_response_field("Parameter.Value"),
         )

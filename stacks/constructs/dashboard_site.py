@@ -66,6 +66,7 @@ class DashboardSite(Construct):
         config: EnvironmentConfig,
         api_url: str,
         ws_url: str,
+        user_pool_id: str,
         user_pool_client_id: str,
         web_acl_arn: str,
     ) -> None:
@@ -145,7 +146,10 @@ class DashboardSite(Construct):
             "environment": config.name,
             "api_url": api_url,
             "ws_url": ws_url,
-            "cognito": {"region": Stack.of(self).region, "client_id": user_pool_client_id},
+            # SRP sign-in needs the pool's id, not only its app client's.
+            "cognito": {
+                "region": Stack.of(self).region, "user_pool_id": user_pool_id, "client_id": user_pool_client_id,
+            },
         }
         dist = dashboard_dist(self)
         # Vite's hashed assets first, cached for good; then the page and its config, never cached, so a new page

@@ -118,6 +118,8 @@ def test_config_json_is_made_at_deploy_time_from_the_platforms_urls(
     assert f'"ws_url":"wss://${{{cdk_app.logical_id("live", live.api)}}}.execute-api.' in resolved
     assert '"region":"${AWS::Region}"' in resolved
     assert f'"client_id":"${{{cdk_app.logical_id("data", data.identity.dashboard_client)}}}"' in resolved
+    # SRP sign-in needs the pool's id
+    assert f'"user_pool_id":"${{{cdk_app.logical_id("data", data.identity.user_pool)}}}"' in resolved
 
 
 def test_the_dashboard_url_is_an_output(cdk_app: CdkApp, site: Any) -> None:
