@@ -89,14 +89,7 @@ export function SignIn({
                 onChange={(e) => setCode(e.target.value)}
               />
             </label>
-            {passwordError ? (
-              <p role="alert" className="field-error">
-                {passwordError}
-              </p>
-            ) : null}
-            <button type="submit" disabled={busy}>
-              {busy ? "Checking…" : "Verify"}
-            </button>
+            <Submit error={passwordError} busy={busy} label="Verify" busyLabel="Checking…" />
             <button type="button" className="link" onClick={() => setMfa(null)}>
               Start again
             </button>
@@ -118,14 +111,7 @@ export function SignIn({
               onChange={(e) => setPassword(e.target.value)}
             />
           </label>
-          {passwordError ? (
-            <p role="alert" className="field-error">
-              {passwordError}
-            </p>
-          ) : null}
-          <button type="submit" disabled={busy}>
-            {busy ? "Signing in…" : "Sign in"}
-          </button>
+          <Submit error={passwordError} busy={busy} label="Sign in" busyLabel="Signing in…" />
         </form>
         )}
         <form onSubmit={withKey} aria-label="Machines sign in" className="card">
@@ -146,5 +132,21 @@ export function SignIn({
         </form>
       </div>
     </main>
+  );
+}
+
+/** A sign-in form's refusal, if any, and its submit button. */
+function Submit({ error, busy, label, busyLabel }: { error: string | null; busy: boolean; label: string; busyLabel: string }) {
+  return (
+    <>
+      {error ? (
+        <p role="alert" className="field-error">
+          {error}
+        </p>
+      ) : null}
+      <button type="submit" disabled={busy}>
+        {busy ? busyLabel : label}
+      </button>
+    </>
   );
 }
