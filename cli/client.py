@@ -11,6 +11,10 @@ from typing import Any
 import httpx
 
 FINAL_JOB_STATUSES = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}
+# A 429 (a tenant's rate, the stage's, or WAF's per-address limit) comes from API Gateway or WAF, never from
+# the API itself, so the request did nothing and may be sent again: after its Retry-After, when that is short.
+RETRIES_AFTER_429 = 3
+LONGEST_WAIT_SECONDS = 30.0
 LOCAL_ENDPOINTS = Path(__file__).resolve().parent.parent / ".local" / "endpoints.json"
 
 
@@ -41,6 +45,7 @@ class TasklaneClient:
         self._timeout = timeout
         self._transport = transport
         self._http = httpx.Client(base_url=self.api_url, headers=headers or {}, timeout=timeout, transport=transport)
+        self._sleep = time.sleep
 
     @classmethod
     def local(cls, tenant: str | None = None) -> TasklaneClient:
@@ -53,6 +58,12 @@ class TasklaneClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, path.lstrip("/"), **kwargs)
+        for _ in range(RETRIES_AFTER_429):
+            wait = retry_after(response)
+            if wait is None or wait > LONGEST_WAIT_SECONDS:
+                break  # not a 429, or a daily quota: waiting here would not help
+            self._sleep(wait)
+            response = self._http.request(method, path.lstrip("/"), **kwargs)
         if response.is_error:
             try:
                 error = response.json()["error"]
@@ -168,3 +179,13 @@ def _params(**values: Any) -> dict[str, Any]:
 
 def _key_header(idempotency_key: str | None) -> dict[str, str]:
     return {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds a 429 asks to wait (1 when it names none); None for any other answer."""
+    if response.status_code != 429:
+        return None
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "1")))
+    except ValueError:
+        return 1.0  # an HTTP date, which API Gateway and WAF do not send
