@@ -38,7 +38,7 @@ def build_app(app: App) -> dict[str, object]:
         app, f"{prefix}-dashboard", config=config, api=api.api, live=live.live, identity=data.identity,
         web_acl_parameter=edge.parameter.parameter_name, env=env,
     )
-    dashboard.add_dependency(edge)
+    dashboard.add_stack_dependency(edge)
     # Synthesized and tested everywhere; deployed only to AWS (the local platform runs workers as processes).
     workers = WorkersStack(
         app, f"{prefix}-workers", config=config, long_queue=orchestration.queues.long,

@@ -104,8 +104,9 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
         ),
         NagPackSuppression(
             id="AwsSolutions-IAM4",
-            reason="aws-cdk-lib's BucketDeployment and auto-delete handlers use AWSLambdaBasicExecutionRole, AWS's "
-            "managed policy limited to writing their own logs.",
+            reason="aws-cdk-lib's BucketDeployment, auto-delete and AwsCustomResource (the read of the dashboard's web "
+            "ACL ARN from us-east-1) handlers use AWSLambdaBasicExecutionRole, AWS's managed policy limited to writing "
+            "their own logs.",
             applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
         ),
     ],

@@ -156,6 +156,8 @@ class JobApi(Construct):
             (apigw.ResponseType.ACCESS_DENIED, "forbidden", {}),
             (apigw.ResponseType.THROTTLED, "too_many_requests", {"Retry-After": f"'{THROTTLED_RETRY_AFTER_SECONDS}'"}),
             (apigw.ResponseType.QUOTA_EXCEEDED, "quota_exceeded", {"Retry-After": f"'{QUOTA_RETRY_AFTER_SECONDS}'"}),
+            # A tenant whose usage key is not in a plan (its first key was never issued through the API).
+            (apigw.ResponseType.INVALID_API_KEY, "tenant_not_enrolled", {}),
             (apigw.ResponseType.DEFAULT_4_XX, "bad_request", {}),
             (apigw.ResponseType.DEFAULT_5_XX, "gateway_error", {}),
         ):

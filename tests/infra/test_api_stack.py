@@ -218,6 +218,7 @@ def test_gateway_responses_speak_the_api_error_shape(cdk_app: CdkApp, rest_api_i
         "ACCESS_DENIED": "forbidden",
         "THROTTLED": "too_many_requests",
         "QUOTA_EXCEEDED": "quota_exceeded",
+        "INVALID_API_KEY": "tenant_not_enrolled",
         "DEFAULT_4XX": "bad_request",
         "DEFAULT_5XX": "gateway_error",
     }
