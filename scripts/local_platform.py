@@ -34,6 +34,8 @@ DEPLOYED = LOCAL / "deployed.json"
 GATEWAY = "http://localhost:4566"
 ENV_NAME = "dev"
 STACKS = [f"tasklane-{ENV_NAME}-{role}" for role in ("data", "orchestration", "api", "live")]
+# emulator=true: the template without what the embedded AWS cannot deploy (stacks/config.py, `emulator`).
+CONTEXT = ["-c", f"env={ENV_NAME}", "-c", "emulator=true"]
 
 AWS_ENV = {
     "AWS_ENDPOINT_URL": GATEWAY,
@@ -155,9 +157,8 @@ def _assembly_hash() -> str:
 
 def deploy(ministack_pid: int) -> dict[str, dict[str, str]]:
     env = _env()
-    # emulator=true: the template without what the embedded AWS cannot deploy (stacks/config.py, `emulator`).
-    subprocess.run(["npx", "cdk", "synth", "--quiet", "-c", f"env={ENV_NAME}", "-c", "emulator=true"], cwd=ROOT,
-                   env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["npx", "cdk", "synth", "--quiet", *CONTEXT], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     wanted = {"ministack_pid": ministack_pid, "assembly": _assembly_hash()}
     recorded = json.loads(DEPLOYED.read_text()) if DEPLOYED.exists() else {}
     if {k: recorded.get(k) for k in wanted} == wanted:
@@ -168,10 +169,11 @@ def deploy(ministack_pid: int) -> dict[str, dict[str, str]]:
     outputs_file = LOCAL / "outputs.json"
     log = LOGS / "deploy.log"
     with open(log, "ab") as out:
-        bootstrap = ["npx", "cdklocal", "bootstrap", "-c", f"env={ENV_NAME}"]
+        # Bootstrap runs the app too (into cdk.out): with the same context, or it would undo the synth above.
+        bootstrap = ["npx", "cdklocal", "bootstrap", *CONTEXT]
         subprocess.run(bootstrap, cwd=ROOT, env=env, check=True, stdout=out, stderr=subprocess.STDOUT)
         result = subprocess.run(
-            ["npx", "cdklocal", "deploy", *STACKS, "-c", f"env={ENV_NAME}", "--app", "cdk.out",
+            ["npx", "cdklocal", "deploy", *STACKS, *CONTEXT, "--app", "cdk.out",
              "--require-approval", "never", "--outputs-file", str(outputs_file)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
