@@ -64,8 +64,12 @@ def issue_local_tenants(endpoints: dict[str, Any], region: str) -> dict[str, Any
 
 def id_token(endpoints: dict[str, Any], username: str, password: str, region: str = "us-east-1") -> str:
     """A dashboard user's ID token, as the page gets it with SRP; taken here with the platform's own AWS
-    credentials (ADMIN_USER_PASSWORD_AUTH), since the app client offers no password flow without them."""
-    cognito = boto3.client("cognito-idp", endpoint_url=endpoints["aws_endpoint_url"], region_name=region)
+    credentials (ADMIN_USER_PASSWORD_AUTH), since the app client offers no password flow without them. Those
+    of the embedded AWS are its fixed test credentials."""
+    cognito = boto3.client(
+        "cognito-idp", endpoint_url=endpoints["aws_endpoint_url"], region_name=region,
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )
     result = cognito.admin_initiate_auth(
         UserPoolId=endpoints["cognito"]["user_pool_id"],
         ClientId=endpoints["cognito"]["client_id"],
