@@ -114,6 +114,11 @@ app = typer.Typer(
 )
 dlq_app = typer.Typer(help="Dead-lettered tasks: list and redrive.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+admin_app = typer.Typer(help="Operators only (an admin key): administer tenants.", no_args_is_help=True)
+keys_app = typer.Typer(help="A tenant's API keys: create, list and revoke.", no_args_is_help=True)
+admin_app.add_typer(keys_app, name="keys")
+app.add_typer(admin_app, name="admin")
+TenantArg = Annotated[str, typer.Argument(help="The tenant whose keys these are")]
 
 
 @app.callback()
@@ -396,3 +401,53 @@ def run_local(
         if run.succeeded:
             render.print_json(run.result)
     raise typer.Exit(0 if run.succeeded else 1)
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    tenant: TenantArg,
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. ci")],
+    admin: Annotated[bool, typer.Option("--admin", help="An operator's key, allowed on the admin routes")] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Issue a new API key for TENANT; its secret is printed this once and never stored in clear."""
+    s = session(ctx, output)
+    key = s.client().create_key(tenant, name, admin)
+    if s.output is Output.json:
+        return render.print_json(key)
+    console = render.console()
+    console.print(render.api_keys_table([key]))
+    console.print(f"secret (shown once): {key['secret']}", soft_wrap=True, markup=False, highlight=False)
+    return None
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, tenant: TenantArg, output: OutputOpt = None) -> None:
+    """TENANT's API keys, revoked ones included (never their secrets)."""
+    s = session(ctx, output)
+    keys = s.client().keys(tenant)
+    if s.output is Output.json:
+        return render.print_json(keys)
+    console = render.console()
+    if not keys:
+        return console.print(f"tenant {tenant} has no API keys")
+    console.print(render.api_keys_table(keys))
+    return None
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context,
+    tenant: TenantArg,
+    key_id: Annotated[str, typer.Argument(help="The key's id (jobctl admin keys list)")],
+    output: OutputOpt = None,
+) -> None:
+    """Revoke one of TENANT's keys: refused within a minute everywhere, its live connections closed now."""
+    s = session(ctx, output)
+    key = s.client().revoke_key(tenant, key_id)
+    if s.output is Output.json:
+        return render.print_json(key)
+    render.console().print(
+        f"key {key['key_id']} of {key['tenant']} revoked at {key.get('revoked_at')}; "
+        f"{key.get('closed_connections', 0)} live connections closed", soft_wrap=True,
+    )
+    return None

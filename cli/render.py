@@ -82,6 +82,16 @@ def jobs_table(items: list[dict[str, Any]]) -> Table:
     return table
 
 
+def api_keys_table(keys: list[dict[str, Any]]) -> Table:
+    table = Table("KEY ID", "NAME", "CREATED", "STATUS", box=None, header_style="bold")
+    for key in keys:
+        status = f"[red]revoked[/] {key.get('revoked_at') or ''}".strip() if key.get("revoked") else "[green]active[/]"
+        if key.get("admin"):
+            status += " (admin)"
+        table.add_row(key["key_id"], escape(short(key.get("name", ""), 40)), key.get("created_at", ""), status)
+    return table
+
+
 def key_values(rows: list[tuple[str, str]]) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")

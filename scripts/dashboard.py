@@ -38,7 +38,10 @@ def dashboard_config(endpoints: dict[str, Any]) -> dict[str, Any]:
         "environment": "local",
         "api_url": endpoints["api_url"],
         "ws_url": endpoints["ws_url"],
-        "cognito": {"region": cognito["region"], "client_id": cognito["client_id"], "endpoint": cognito["endpoint"]},
+        "cognito": {
+            "region": cognito["region"], "user_pool_id": cognito["user_pool_id"], "client_id": cognito["client_id"],
+            "endpoint": cognito["endpoint"],
+        },
     }
 
 

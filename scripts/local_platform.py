@@ -44,6 +44,8 @@ LIMITS_MODE = LOCAL / "limits.mode"
 LIMITS_URL = "http://127.0.0.1:4567"
 ENV_NAME = "dev"
 STACKS = [f"tasklane-{ENV_NAME}-{role}" for role in ("data", "orchestration", "api", "live")]
+# emulator=true: the template without what the embedded AWS cannot deploy (stacks/config.py, `emulator`).
+CONTEXT = ["-c", f"env={ENV_NAME}", "-c", "emulator=true"]
 
 AWS_ENV = {
     "AWS_ENDPOINT_URL": GATEWAY,
@@ -202,8 +204,8 @@ def _assembly_hash() -> str:
 
 def deploy(ministack_pid: int, task_package: str = "") -> dict[str, dict[str, str]]:
     env = _env()
-    # The same context for the synth and the deploy: cdklocal synthesizes cdk.out again before deploying it.
-    context = ["-c", f"env={ENV_NAME}", *(["-c", f"task_package={task_package}"] if task_package else [])]
+    # The same context for the synth, the bootstrap and the deploy: cdklocal runs the app again into cdk.out.
+    context = [*CONTEXT, *(["-c", f"task_package={task_package}"] if task_package else [])]
     synth = subprocess.run(["npx", "cdk", "synth", "--quiet", *context], cwd=ROOT, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if synth.returncode != 0:
@@ -252,6 +254,8 @@ def write_endpoints(outputs: dict[str, dict[str, str]], task_package: str = "") 
         "dynamodb_endpoint_url": LIMITS_URL if running_limits() == "aws" else GATEWAY,
         "limits_url": LIMITS_URL if running_limits() == "aws" else None,
         "table_name": data["TableName"],
+        "keys_table_name": data["KeysTableName"],
+        "usage_key_prefix": api["UsageKeyPrefix"],
         "manifest_bucket": data["ManifestBucket"],
         "state_machine_arn": orchestration["StateMachineArn"],
         "short_queue_url": orchestration["ShortQueueUrl"],

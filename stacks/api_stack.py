@@ -12,6 +12,7 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.identity import Identity
 from stacks.constructs.job_api import JobApi
 from stacks.constructs.job_store import JobStore
+from stacks.constructs.live_updates import LiveUpdates
 from stacks.constructs.operational_alarms import FIVE_MINUTES, OperationalAlarms
 from stacks.constructs.python_functions import PythonFunctions
 from stacks.nag import apply_nag
@@ -31,13 +32,15 @@ class ApiStack(Stack):
         identity: Identity,
         state_machine: sfn.IStateMachine,
         alarms: OperationalAlarms,
+        live: LiveUpdates,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         functions = PythonFunctions(self, "Functions", config=config)
         self.api = JobApi(
             self, "JobApi", config=config, functions=functions, table=store.table,
-            idempotency_table=store.idempotency, manifests=store.manifests, state_machine=state_machine,
+            idempotency_table=store.idempotency, keys=store.keys, live=live, manifests=store.manifests,
+            state_machine=state_machine,
             user_pool=identity.user_pool, user_pool_clients=[identity.dashboard_client],
         )
         # 5XXError is 0 or 1 per request, so its average is the share of requests that failed.
@@ -57,4 +60,5 @@ class ApiStack(Stack):
         )
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "RestApiId", value=self.api.rest_api.rest_api_id)
-        apply_nag(self, "api")
+        CfnOutput(self, "UsageKeyPrefix", value=self.api.usage_plans.key_prefix)
+        apply_nag(self, "api", emulator=config.emulator)

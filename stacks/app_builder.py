@@ -11,6 +11,7 @@ from stacks.api_stack import ApiStack
 from stacks.config import PROJECT, EnvironmentConfig, load_config
 from stacks.dashboard_stack import DashboardStack
 from stacks.data_stack import DataStack
+from stacks.edge_stack import EDGE_REGION, EdgeStack
 from stacks.github_deploy_stack import GitHubDeployStack
 from stacks.live_stack import LiveStack
 from stacks.nag import enable_nag
@@ -29,20 +30,25 @@ def build_app(app: App) -> dict[str, object]:
         idempotency_table=data.store.idempotency, manifests=data.store.manifests, env=env,
     )
     alarms = orchestration.alarms
-    api = ApiStack(
-        app, f"{prefix}-api", config=config, store=data.store, identity=data.identity,
-        state_machine=orchestration.workflow.state_machine, alarms=alarms, env=env,
-    )
     live = LiveStack(
         app, f"{prefix}-live", config=config, store=data.store, identity=data.identity, alarms=alarms, env=env
+    )
+    # Revoking a key closes its live connections, so the API knows the WebSocket API.
+    api = ApiStack(
+        app, f"{prefix}-api", config=config, store=data.store, identity=data.identity,
+        state_machine=orchestration.workflow.state_machine, live=live.live, alarms=alarms, env=env,
     )
     # Both turn on API Gateway access logging, which API Gateway refuses until the account's role is set.
     for logging_stack in (api, live):
         logging_stack.add_stack_dependency(account, "API Gateway access logging needs the account's CloudWatch role")
     # Deployed to AWS only: the local platform serves web/dist itself (the embedded AWS has no CloudFront edge).
+    # The distribution's web ACL must live in us-east-1, so it has a stack of its own there.
+    edge = EdgeStack(app, f"{prefix}-edge", config=config, env=Environment(account=env.account, region=EDGE_REGION))
     dashboard = DashboardStack(
-        app, f"{prefix}-dashboard", config=config, api=api.api, live=live.live, identity=data.identity, env=env
+        app, f"{prefix}-dashboard", config=config, api=api.api, live=live.live, identity=data.identity,
+        web_acl_parameter=edge.parameter.parameter_name, env=env,
     )
+    dashboard.add_stack_dependency(edge)
     # Synthesized and tested everywhere; deployed only to AWS (the local platform runs workers as processes).
     workers = WorkersStack(
         app, f"{prefix}-workers", config=config, long_queue=orchestration.queues.long,
@@ -50,7 +56,7 @@ def build_app(app: App) -> dict[str, object]:
         manifest_bucket=data.store.manifests, workflow=orchestration.workflow, alarms=alarms, env=env,
     )
     stacks: dict[str, object] = {
-        "data": data, "orchestration": orchestration, "api": api, "live": live, "dashboard": dashboard,
+        "data": data, "orchestration": orchestration, "api": api, "live": live, "edge": edge, "dashboard": dashboard,
         "workers": workers,
     }
     for stack in stacks.values():

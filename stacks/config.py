@@ -44,6 +44,16 @@ class ProvisionedPollers(BaseModel):
         return self
 
 
+class TenantLimits(BaseModel):
+    """What one tenant may ask of the API: its usage plan (requests per second, burst, requests per day)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_per_second: float = Field(default=50, gt=0, le=10_000)
+    burst: int = Field(default=100, ge=1, le=5_000)
+    daily_quota: int = Field(default=500_000, ge=1)
+
+
 class EnvironmentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,6 +108,23 @@ class EnvironmentConfig(BaseModel):
     # that existing topic instead of a new one.
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     alarm_topic_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$")
+
+    # Per-tenant limits at the edge: every tenant's usage plan, unless it has an override of its own.
+    tenant_limits: TenantLimits = TenantLimits()
+    tenant_limit_overrides: dict[str, TenantLimits] = Field(default_factory=dict)
+    # Requests one client IP may make in any 5 minutes before WAF blocks it (the API and the dashboard).
+    waf_requests_per_ip_per_5_minutes: int = Field(default=3000, ge=10, le=2_000_000_000)
+    # Concurrency reserved for (and capped at) the API and its authorizer, so a burst of task runs can never
+    # starve them and a flood of requests never takes the whole account's. None: unreserved (an account with
+    # a small concurrency quota cannot reserve any: AWS keeps 10 unreserved).
+    api_reserved_concurrency: int | None = Field(default=None, ge=1)
+    authorizer_reserved_concurrency: int | None = Field(default=None, ge=1)
+    # Open WebSocket connections one tenant may hold.
+    live_max_connections_per_tenant: int = Field(default=100, ge=1, le=10_000)
+    # Set when deploying into the embedded AWS (`-c emulator=true`, scripts/local_platform.py): it cannot
+    # associate a WAF web ACL and reads a usage plan's key only from the x-api-key header, so the stage is
+    # neither associated nor made to require a key there. Everything else is the same template.
+    emulator: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvironmentConfig:
@@ -157,6 +184,8 @@ def load_config(node: Node) -> EnvironmentConfig:
         raise ValueError(f"unknown environment {env_name!r}; cdk.json defines: {', '.join(sorted(environments))}")
     packages = tuple(folder.strip() for folder in str(node.try_get_context("task_package") or "").split(",")
                      if folder.strip())
+    emulator = str(node.try_get_context("emulator")).lower() == "true"
     return EnvironmentConfig(
-        name=env_name, **{**environments[env_name], **_from_command_line(node)}, task_packages=packages
+        name=env_name, **{**environments[env_name], **_from_command_line(node)}, task_packages=packages,
+        emulator=emulator,
     )

@@ -19,6 +19,7 @@ class DataStack(Stack):
         self.store = JobStore(self, "JobStore", config=config)
         self.identity = Identity(self, "Identity", config=config)
         CfnOutput(self, "TableName", value=self.store.table.table_name)
+        CfnOutput(self, "KeysTableName", value=self.store.keys.table_name)
         CfnOutput(self, "ManifestBucket", value=self.store.manifests.bucket_name)
         CfnOutput(self, "UserPoolId", value=self.identity.user_pool.user_pool_id)
         CfnOutput(self, "DashboardClientId", value=self.identity.dashboard_client.user_pool_client_id)

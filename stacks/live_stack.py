@@ -34,7 +34,7 @@ class LiveStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         functions = PythonFunctions(self, "Functions", config=config)
         self.live = LiveUpdates(
-            self, "LiveUpdates", config=config, functions=functions, table=store.table,
+            self, "LiveUpdates", config=config, functions=functions, table=store.table, keys=store.keys,
             user_pool=identity.user_pool, user_pool_clients=[identity.dashboard_client],
         )
         alarms.add(

@@ -67,6 +67,7 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
         ),
     ],
     "orchestration": [],
+    "edge": [],
     "api": [
         NagPackSuppression(
             id="AwsSolutions-APIG2",
@@ -78,10 +79,6 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
             reason="Access logs record every request of the stage; execution logs stay off: API Gateway writes them "
             "to a log group it creates itself (API-Gateway-Execution-Logs_<api id>/v1), outside this stack's "
             "retention and removal settings, and the access logs plus the function's own logs cover each failure.",
-        ),
-        NagPackSuppression(
-            id="AwsSolutions-APIG3",
-            reason="WAF is attached per account and region by the edge baseline; the stage throttles per client.",
         ),
         NagPackSuppression(
             id="AwsSolutions-COG4",
@@ -106,11 +103,6 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
             "behind sign-in, so there is no country to exclude.",
         ),
         NagPackSuppression(
-            id="AwsSolutions-CFR2",
-            reason="WAF is attached per account by the edge baseline; the distribution only serves static files, and "
-            "the APIs they call throttle per client.",
-        ),
-        NagPackSuppression(
             id="AwsSolutions-CFR4",
             reason="On its cloudfront.net name the distribution has CloudFront's default certificate, whose security "
             "policy CloudFront fixes (a minimum TLS version needs a certificate of one's own domain); viewers are "
@@ -123,8 +115,9 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
         ),
         NagPackSuppression(
             id="AwsSolutions-IAM4",
-            reason="aws-cdk-lib's BucketDeployment and auto-delete handlers use AWSLambdaBasicExecutionRole, AWS's "
-            "managed policy limited to writing their own logs.",
+            reason="aws-cdk-lib's BucketDeployment, auto-delete and AwsCustomResource (the read of the dashboard's web "
+            "ACL ARN from us-east-1) handlers use AWSLambdaBasicExecutionRole, AWS's managed policy limited to writing "
+            "their own logs.",
             applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
         ),
     ],
@@ -182,6 +175,18 @@ STACK_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
 }
 
 
+# Findings accepted only in the embedded AWS's deployment (EnvironmentConfig.emulator), by stack role.
+EMULATOR_SUPPRESSIONS: dict[str, list[NagPackSuppression]] = {
+    "api": [
+        NagPackSuppression(
+            id="AwsSolutions-APIG3",
+            reason="The embedded AWS cannot associate a WAF web ACL (no AWS::WAFv2::WebACLAssociation), so the "
+            "local deployment leaves the association out; every deployment to AWS associates the stage with the "
+            "API's rate-limiting web ACL.",
+        ),
+    ],
+}
+
 # Findings accepted on single resources: the API's public methods, found by path, and no other method.
 PUBLIC_METHOD_SUPPRESSIONS = [
     NagPackSuppression(
@@ -206,9 +211,12 @@ def public_api_methods(stack: Stack) -> list[apigw.Method]:
 ACCOUNT_ROLES = ("account", "github")
 
 
-def apply_nag(stack: Stack, role: str) -> None:
+def apply_nag(stack: Stack, role: str, *, emulator: bool = False) -> None:
     common = [] if role in ACCOUNT_ROLES else COMMON_SUPPRESSIONS
-    NagSuppressions.add_stack_suppressions(stack, common + STACK_SUPPRESSIONS[role], apply_to_nested_stacks=True)
+    local = EMULATOR_SUPPRESSIONS.get(role, []) if emulator else []
+    NagSuppressions.add_stack_suppressions(
+        stack, common + STACK_SUPPRESSIONS[role] + local, apply_to_nested_stacks=True
+    )
     if role == "api":
         for method in public_api_methods(stack):
             NagSuppressions.add_resource_suppressions(method, PUBLIC_METHOD_SUPPRESSIONS, apply_to_children=True)

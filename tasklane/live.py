@@ -80,6 +80,10 @@ class ConnectionStore(Protocol):
         """The tenant's subscriptions: job id (or ALL_JOBS) -> connection ids."""
         ...
 
+    def tenant_connections(self, tenant: str) -> list[Connection]:
+        """The tenant's open connections (not yet expired)."""
+        ...
+
     def advance(self, job_id: str, digest: str, expires_at: int) -> int:
         """The job's next sequence (atomically), remembering the digest of the view it numbers."""
         ...
@@ -90,6 +94,10 @@ class ConnectionStore(Protocol):
 class Pusher(Protocol):
     def post(self, connection_id: str, data: bytes) -> bool:
         """Send one message; False when the connection is gone."""
+        ...
+
+    def close(self, connection_id: str) -> None:
+        """Close the connection (nothing happens when it is already gone)."""
         ...
 
 
@@ -190,10 +198,20 @@ class Subscriptions:
     view: JobView
     connection_ttl_seconds: int = 3 * 3600  # API Gateway closes a connection after 2 hours
     snapshot_limit: int = 25
+    # Open connections one tenant may hold; the next $connect is refused (None: no cap).
+    max_connections_per_tenant: int | None = None
     clock: Callable[[], float] = time.time
 
-    def connect(self, connection_id: str, tenant: str, subject: str) -> None:
+    def connect(self, connection_id: str, tenant: str, subject: str) -> bool:
+        """Record the connection; False (and nothing recorded) when the tenant already holds its cap.
+
+        Two handshakes of one tenant at the same moment may both pass the count: the cap bounds connections
+        against a tenant's flood, not to the exact unit."""
+        cap = self.max_connections_per_tenant
+        if cap is not None and len(self.store.tenant_connections(tenant)) >= cap:
+            return False
         self.store.add_connection(Connection(connection_id, tenant, subject), self._expires())
+        return True
 
     def disconnect(self, connection_id: str) -> None:
         self.store.remove_connection(connection_id)
@@ -271,3 +289,12 @@ def _describe(exc: ValidationError) -> str:
         location = ".".join(str(p) for p in error["loc"]) or "message"
         parts.append(f"{location}: {error['msg']}")
     return "; ".join(parts)
+
+
+def close_connections_of(store: ConnectionStore, pusher: Pusher, tenant: str, subject: str) -> int:
+    """Close and forget the tenant's connections opened by `subject` (a revoked key's); returns how many."""
+    closing = [c for c in store.tenant_connections(tenant) if c.subject == subject]
+    for connection in closing:
+        pusher.close(connection.connection_id)
+        store.remove_connection(connection.connection_id)
+    return len(closing)

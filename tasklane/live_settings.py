@@ -17,6 +17,7 @@ class LiveSettings(StoreSettings):
     # Set when the SDK talks to an emulator, which serves the @connections API under its own gateway.
     aws_endpoint_url: str | None = None
     live_snapshot_limit: int = Field(default=25, ge=1, le=200)
+    live_max_connections_per_tenant: int = Field(default=100, ge=1)
 
     @property
     def management_endpoint(self) -> str:

@@ -49,7 +49,19 @@ class DeadLetterSettings(StoreSettings):
     """The drain of the task queues' dead-letter queues into the dead-letter view."""
 
 
-class AuthorizerSettings(StoreSettings):
+class KeyAdminSettings(_Settings):
+    """The API's key administration routes: the API keys' own table, and where each tenant's usage key goes."""
+
+    keys_table_name: str = Field(min_length=1)
+    usage_key_prefix: str = Field(min_length=1)
+
+
+class AuthorizerSettings(_Settings):
+    """The authorizers read the API keys' table and nothing of the job table."""
+
+    keys_table_name: str = Field(min_length=1)
+    # The REST API's authorizer names the caller's usage key (tasklane.auth.usage_key) with this prefix.
+    usage_key_prefix: str | None = None
     user_pool_id: str = Field(min_length=1)
     user_pool_client_ids: str = Field(min_length=1, description="comma-separated app client ids")
     aws_region: str = Field(min_length=1)

@@ -28,6 +28,8 @@ export default defineConfig({
   // Relative asset URLs: the same build works at any path (S3 + CloudFront, or the local server).
   base: "./",
   plugins: [react(), localConfig()],
+  // amazon-cognito-identity-js bundles the `buffer` polyfill, which reads Node's `global` unguarded.
+  define: { global: "globalThis" },
   build: { outDir: "dist", emptyOutDir: true, sourcemap: true },
   test: {
     environment: "jsdom",

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 
 from lambdas.api.idempotency import IdempotencyConflict
 from lambdas.api.schemas import SUBMISSION_TAGS, ErrorDetail, ErrorOut
-from tasklane.auth import Unauthorized
+from tasklane.auth import Forbidden, KeyNotFound, Unauthorized
 from tasklane.errors import InvalidRequest, JobConflict, JobNotFound, TaskNotFound
 
 logger = Logger(child=True)
@@ -57,7 +57,7 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         content_type = app.current_event.headers.get("content-type", "")
         return error_response(415, "unsupported_media_type", f"send the body as application/json, not {content_type}")
 
-    @app.exception_handler([JobNotFound, TaskNotFound])
+    @app.exception_handler([JobNotFound, TaskNotFound, KeyNotFound])
     def not_found(error: Exception) -> Response[str]:
         return error_response(404, "not_found", str(error))
 
@@ -76,6 +76,10 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(Unauthorized)
     def unauthorized(error: Unauthorized) -> Response[str]:
         return error_response(401, "unauthorized", str(error))
+
+    @app.exception_handler(Forbidden)
+    def forbidden(error: Forbidden) -> Response[str]:
+        return error_response(403, "forbidden", str(error))
 
     @app.not_found
     def no_route(error: Exception) -> Response[str]:

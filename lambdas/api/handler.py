@@ -24,7 +24,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
-from lambdas.api import idempotency, principal
+from lambdas.api import admin, idempotency, principal
 from lambdas.api.errors import describe_validation, register_error_handlers
 from lambdas.api.principal import Caller, caller
 from lambdas.api.schemas import (
@@ -98,6 +98,7 @@ def enable_docs() -> None:
 
 register_error_handlers(app)
 principal.bind(app)
+app.include_router(admin.router)
 
 _services: JobServices | None = None
 _resumer: WorkflowResumer | None = None

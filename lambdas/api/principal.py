@@ -15,6 +15,7 @@ _app: APIGatewayRestResolver | None = None
 class Caller:
     tenant: str
     subject: str
+    admin: bool = False
 
 
 def bind(app: APIGatewayRestResolver) -> None:
@@ -30,4 +31,6 @@ def caller() -> Caller:
     if not tenant:
         # Only reachable when the authorizer is bypassed: refuse rather than guess a tenant.
         raise Unauthorized("the request carries no tenant: send 'Authorization: ApiKey <key>' or a Bearer token")
-    return Caller(tenant=str(tenant), subject=str(subject or "unknown"))
+    # Authorizer context values reach the API as strings.
+    admin = str(context.get("admin", "")).lower() == "true"
+    return Caller(tenant=str(tenant), subject=str(subject or "unknown"), admin=admin)

@@ -10,9 +10,15 @@ from tasklane.settings import AuthorizerSettings
 
 
 @cache
+def usage_key_prefix() -> str | None:
+    """Set for the REST API's authorizer, whose usage plans limit each tenant; None for the WebSocket one."""
+    return AuthorizerSettings().usage_key_prefix
+
+
+@cache
 def verifiers() -> tuple[DynamoApiKeyStore, CognitoTokenVerifier]:
     settings = AuthorizerSettings()
     return (
-        DynamoApiKeyStore(settings.table_name),
+        DynamoApiKeyStore(settings.keys_table_name),
         CognitoTokenVerifier(settings.issuer, settings.client_ids, settings.jwks_url),
     )

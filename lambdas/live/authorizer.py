@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.authorizer.credentials import verifiers
-from tasklane.auth import Unauthorized, authenticate
+from tasklane.auth import Unauthorized, authenticate, principal_context
 
 logger = Logger(service="tasklane-live-authorizer")
 
@@ -32,5 +32,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "Version": "2012-10-17",
             "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}],
         },
-        "context": {"tenant": principal.tenant, "subject": principal.subject, "method": principal.method},
+        "context": principal_context(principal),
     }

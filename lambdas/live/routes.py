@@ -29,6 +29,7 @@ def subscriptions() -> Subscriptions:
         pusher=ApiGatewayPusher(settings.management_endpoint),
         view=job_view,
         snapshot_limit=settings.live_snapshot_limit,
+        max_connections_per_tenant=settings.live_max_connections_per_tenant,
     )
 
 
@@ -44,7 +45,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if not tenant:
             logger.warning("connect without an authorized tenant")
             return {"statusCode": 403}
-        subscriptions().connect(connection_id, tenant, subject or "?")
+        if not subscriptions().connect(connection_id, tenant, subject or "?"):
+            logger.warning("connection cap reached", extra={"tenant": tenant})
+            return {"statusCode": 429}  # API Gateway refuses the handshake
         logger.info("connected", extra={"tenant": tenant})
     elif kind == "DISCONNECT":
         subscriptions().disconnect(connection_id)

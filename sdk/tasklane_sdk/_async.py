@@ -56,8 +56,8 @@ class AsyncClient:
                     raise
                 await self._sleep(self.retry_policy.delay(attempt))
                 continue
-            if attempt < self.retry_policy.attempts and _core.should_retry(request, response):
-                await self._sleep(self.retry_policy.delay(attempt, _core.retry_after_seconds(response)))
+            if (wait := _core.retry_wait(self.retry_policy, attempt, request, response)) is not None:
+                await self._sleep(wait)
                 continue
             return _core.body_of(response)
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -143,6 +143,15 @@ class AsyncClient:
 
     async def task(self, job_id: str, task_id: str) -> dict[str, Any]:
         return dict(await self.request("GET", f"jobs/{job_id}/tasks/{task_id}"))
+
+    async def create_key(self, tenant: str, name: str, admin: bool = False) -> dict[str, Any]:
+        return dict(await self.request("POST", f"admin/tenants/{tenant}/keys", json={"name": name, "admin": admin}))
+
+    async def keys(self, tenant: str) -> list[dict[str, Any]]:
+        return list((await self.request("GET", f"admin/tenants/{tenant}/keys"))["keys"])
+
+    async def revoke_key(self, tenant: str, key_id: str) -> dict[str, Any]:
+        return dict(await self.request("DELETE", f"admin/tenants/{tenant}/keys/{key_id}"))
 
     async def dead_letters(self, limit: int | None = None) -> dict[str, Any]:
         return dict(await self.request("GET", "dlq", params=_core.params(limit=limit)))

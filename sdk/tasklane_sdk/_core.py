@@ -48,7 +48,7 @@ class RetryPolicy:
 
     A request is retried only when repeating it is safe: a read, or a write that carries an Idempotency-Key
     (`submit` always sends one). Waits grow exponentially with full jitter, and a Retry-After from the API is
-    honoured (up to `max_delay`).
+    honoured; one longer than `max_delay` is not waited for, the error is raised at once.
     """
 
     attempts: int = 5  # tries in all, the first one included
@@ -56,11 +56,11 @@ class RetryPolicy:
     max_delay: float = 30.0
 
     def delay(self, retry: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number `retry` (1 for the first retry)."""
-        backoff = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (retry - 1)))
+        """Seconds to wait before retry number `retry` (1 for the first retry): what the API's Retry-After asked
+        for, or else a jittered exponential backoff."""
         if retry_after is not None:
-            return min(self.max_delay, max(retry_after, backoff))
-        return backoff
+            return min(self.max_delay, retry_after)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (retry - 1)))
 
 
 NO_RETRIES = RetryPolicy(attempts=1)
@@ -100,6 +100,17 @@ def should_retry(request: httpx.Request, outcome: httpx.Response | httpx.Transpo
     if outcome.status_code == 429:
         return True  # refused before anything was done
     return outcome.status_code in RETRYABLE_STATUSES and repeatable(request)
+
+
+def retry_wait(policy: RetryPolicy, attempt: int, request: httpx.Request, response: httpx.Response) -> float | None:
+    """Seconds to wait before trying `request` again after `response`; None when it is not to be tried again:
+    not safe to repeat, or a Retry-After longer than the policy waits (a daily quota, say: waiting won't help)."""
+    if attempt >= policy.attempts or not should_retry(request, response):
+        return None
+    after = retry_after_seconds(response)
+    if after is not None and after > policy.max_delay:
+        return None
+    return policy.delay(attempt, after)
 
 
 def error_of(response: httpx.Response) -> ApiError:

@@ -57,8 +57,8 @@ class Client:
                     raise
                 self._sleep(self.retry_policy.delay(attempt))
                 continue
-            if attempt < self.retry_policy.attempts and _core.should_retry(request, response):
-                self._sleep(self.retry_policy.delay(attempt, _core.retry_after_seconds(response)))
+            if (wait := _core.retry_wait(self.retry_policy, attempt, request, response)) is not None:
+                self._sleep(wait)
                 continue
             return _core.body_of(response)
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -162,6 +162,20 @@ class Client:
     def task(self, job_id: str, task_id: str) -> dict[str, Any]:
         """One task in full: payload, attempts and their errors, result."""
         return dict(self.request("GET", f"jobs/{job_id}/tasks/{task_id}"))
+
+    # Operators (an admin key): a tenant's API keys
+
+    def create_key(self, tenant: str, name: str, admin: bool = False) -> dict[str, Any]:
+        """A new API key of `tenant`; the answer's `secret` is shown this once."""
+        return dict(self.request("POST", f"admin/tenants/{tenant}/keys", json={"name": name, "admin": admin}))
+
+    def keys(self, tenant: str) -> list[dict[str, Any]]:
+        """`tenant`'s keys, revoked ones included (never their secrets)."""
+        return list(self.request("GET", f"admin/tenants/{tenant}/keys")["keys"])
+
+    def revoke_key(self, tenant: str, key_id: str) -> dict[str, Any]:
+        """Revoke a key: refused within a minute everywhere, its live connections closed now."""
+        return dict(self.request("DELETE", f"admin/tenants/{tenant}/keys/{key_id}"))
 
     # Dead letters
 

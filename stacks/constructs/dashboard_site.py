@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
@@ -22,12 +22,24 @@ from stacks.config import EnvironmentConfig
 ROOT = Path(__file__).resolve().parents[2]
 WEB_DIST = ROOT / "web" / "dist"
 PLACEHOLDER = ROOT / "build" / "dashboard-placeholder"
-# What the page may reach: itself, and the platform's API, WebSocket API and Cognito, all on AWS domains.
+# What the page may reach: itself, and exactly this deployment's API, WebSocket API and Cognito endpoint
+# (connect-src, filled in by content_security_policy).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "connect-src 'self' https://*.amazonaws.com wss://*.amazonaws.com; frame-ancestors 'none'; "
-    "base-uri 'self'; form-action 'self'"
+    "connect-src 'self' {connect}; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
+
+
+def host_of(url: str) -> str:
+    """The host of an https:// or wss:// URL, also when the URL is a CloudFormation token."""
+    return Fn.select(2, Fn.split("/", url))
+
+
+def content_security_policy(scope: Construct, api_url: str, ws_url: str) -> str:
+    stack = Stack.of(scope)
+    cognito = f"https://cognito-idp.{stack.region}.{stack.url_suffix}"
+    connect = f"https://{host_of(api_url)} wss://{host_of(ws_url)} {cognito}"
+    return CONTENT_SECURITY_POLICY.format(connect=connect)
 
 
 def dashboard_dist(scope: Construct) -> Path:
@@ -54,7 +66,9 @@ class DashboardSite(Construct):
         config: EnvironmentConfig,
         api_url: str,
         ws_url: str,
+        user_pool_id: str,
         user_pool_client_id: str,
+        web_acl_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.logs = s3.Bucket(
@@ -86,7 +100,7 @@ class DashboardSite(Construct):
             "SecurityHeaders",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
-                    content_security_policy=CONTENT_SECURITY_POLICY, override=True
+                    content_security_policy=content_security_policy(self, api_url, ws_url), override=True
                 ),
                 content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
                 frame_options=cloudfront.ResponseHeadersFrameOptions(
@@ -126,12 +140,16 @@ class DashboardSite(Construct):
             enable_logging=True,
             log_bucket=self.logs,
             log_file_prefix="cloudfront/",
+            web_acl_id=web_acl_arn,  # a CLOUDFRONT-scope web ACL, from us-east-1 (stacks/edge_stack.py)
         )
         self.runtime_config = {
             "environment": config.name,
             "api_url": api_url,
             "ws_url": ws_url,
-            "cognito": {"region": Stack.of(self).region, "client_id": user_pool_client_id},
+            # SRP sign-in needs the pool's id, not only its app client's.
+            "cognito": {
+                "region": Stack.of(self).region, "user_pool_id": user_pool_id, "client_id": user_pool_client_id,
+            },
         }
         dist = dashboard_dist(self)
         # Vite's hashed assets first, cached for good; then the page and its config, never cached, so a new page

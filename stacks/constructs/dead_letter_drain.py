@@ -9,6 +9,7 @@ from constructs import Construct
 
 from stacks.constructs.job_workflow import JobWorkflow
 from stacks.constructs.python_functions import PythonFunctions
+from stacks.constructs.tables import JOB_WRITES, grant_job_items
 from stacks.constructs.task_queues import TaskQueues
 
 
@@ -31,7 +32,7 @@ class DeadLetterDrain(Construct):
             environment={"TABLE_NAME": table.table_name},
             timeout=Duration.seconds(60),
         )
-        table.grant_read_write_data(self.function)
+        grant_job_items(self.function, table, JOB_WRITES)
         # A dead letter can end its job: the drain may be the one that resumes its workflow.
         workflow.grant_resume(self.function)
         for dlq in (queues.short_dlq, queues.long_dlq):

@@ -33,7 +33,10 @@ class Identity(Construct):
         )
         self.dashboard_client = self.user_pool.add_client(
             "Dashboard",
-            auth_flows=cognito.AuthFlow(user_password=True, user_srp=True),
+            # People sign in with SRP (the password itself never travels); ADMIN_USER_PASSWORD_AUTH needs IAM
+            # credentials of the platform's account, so only its own tooling and tests can use it. No
+            # USER_PASSWORD_AUTH: nothing on the internet can send a password in clear to the pool.
+            auth_flows=cognito.AuthFlow(user_srp=True, admin_user_password=True),
             # Sign-in is by those flows only: no OAuth (CDK's default enables the implicit grant to example.com).
             disable_o_auth=True,
             generate_secret=False,

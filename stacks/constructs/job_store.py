@@ -1,4 +1,4 @@
-"""Where jobs live: the job/task table, the idempotency table and the bucket of submitted manifests."""
+"""Where jobs live: the job/task table, the API keys' table, the idempotency table and the manifest bucket."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.tables import on_demand_table
+
+KEYS_BY_TENANT = "by-tenant"  # tasklane.aws.api_keys.BY_TENANT
 
 
 class JobStore(Construct):
@@ -24,6 +26,14 @@ class JobStore(Construct):
             index_name="by-tenant",
             partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="gsi1sk", type=dynamodb.AttributeType.STRING),
+        )
+        # API keys, under their digest, apart from jobs: only the authorizers and the key administration
+        # route are granted this table, never a role that runs task code (see tasklane/aws/api_keys.py).
+        self.keys = on_demand_table(self, "ApiKeys", config, partition_key="digest")
+        self.keys.add_global_secondary_index(
+            index_name=KEYS_BY_TENANT,
+            partition_key=dynamodb.Attribute(name="tenant", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="key_id", type=dynamodb.AttributeType.STRING),
         )
         # Replays of POSTs with the same Idempotency-Key; Powertools' idempotency layout, expired by TTL.
         self.idempotency = on_demand_table(

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from stacks.constructs.job_workflow import JobWorkflow
 from stacks.constructs.python_functions import PythonFunctions
+from stacks.constructs.tables import JOB_WRITES, grant_job_items
 from stacks.constructs.task_queues import TaskQueues
 
 
@@ -39,7 +40,7 @@ class JobWatchdog(Construct):
             },
             timeout=Duration.seconds(60),
         )
-        table.grant_read_write_data(self.function)
+        grant_job_items(self.function, table, JOB_WRITES)
         queues.control.grant_consume_messages(self.function)
         queues.control.grant_send_messages(self.function)
         queues.short.grant_send_messages(self.function)

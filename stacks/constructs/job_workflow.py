@@ -20,6 +20,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.python_functions import PythonFunctions
+from stacks.constructs.tables import JOB_BATCH_WRITES, JOB_WRITES, grant_job_items
 from stacks.constructs.task_queues import TaskQueues
 
 STEP_INPUT = {
@@ -61,7 +62,7 @@ class JobWorkflow(Construct):
                 name, handler=handler, description=description, environment=environment,
                 timeout=Duration.seconds(timeout),
             )
-            table.grant_read_write_data(created)
+            grant_job_items(created, table, JOB_WRITES)
             return created
 
         def step(name: str, handler: str, description: str, timeout: int = 30) -> tasks.LambdaInvoke:
@@ -82,6 +83,7 @@ class JobWorkflow(Construct):
         dispatch = step("Dispatch tasks", "dispatch_tasks", "Writes a job's tasks and sends them to the queues", 900)
         dispatcher = self.step_functions["dispatch_tasks"]
         manifests.grant_read_write(dispatcher)  # reads the manifest, stores large payloads beside it
+        grant_job_items(dispatcher, table, JOB_BATCH_WRITES)  # writes a job's tasks in batches
         queues.short.grant_send_messages(dispatcher)
         queues.long.grant_send_messages(dispatcher)
         dispatch.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=4, backoff_rate=2.0)

@@ -26,7 +26,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.python_functions import PythonFunctions
-from stacks.constructs.tables import on_demand_table
+from stacks.constructs.tables import JOB_READS, grant_job_items, on_demand_table
 
 STAGE = "live"
 TOKEN_PARAMETER = "token"
@@ -57,6 +57,7 @@ class LiveUpdates(Construct):
         config: EnvironmentConfig,
         functions: PythonFunctions,
         table: dynamodb.ITable,
+        keys: dynamodb.ITable,
         user_pool: cognito.IUserPool,
         user_pool_clients: list[cognito.IUserPoolClient],
     ) -> None:
@@ -69,9 +70,10 @@ class LiveUpdates(Construct):
             "LiveAuthorizer",
             handler="lambdas.live.authorizer.lambda_handler",
             description="Finds a WebSocket caller's tenant from the token query parameter",
-            table=table,
+            keys=keys,
             user_pool=user_pool,
             user_pool_clients=user_pool_clients,
+            reserved_concurrency=config.authorizer_reserved_concurrency,
         )
 
         self.api = apigwv2.WebSocketApi(
@@ -85,7 +87,7 @@ class LiveUpdates(Construct):
         region = Stack.of(self).region
         url_suffix = Stack.of(self).url_suffix
         callback_url = f"https://{self.api.api_id}.execute-api.{region}.{url_suffix}/{STAGE}"
-        environment = {
+        self.environment = environment = {
             "TABLE_NAME": table.table_name,
             "CONNECTIONS_TABLE_NAME": self.connections.table_name,
             "WS_API_ID": self.api.api_id,
@@ -96,10 +98,12 @@ class LiveUpdates(Construct):
             "LiveRoutes",
             handler="lambdas.live.routes.lambda_handler",
             description="WebSocket $connect, $disconnect and subscriptions of live job status",
-            environment=environment,
+            environment={
+                **environment, "LIVE_MAX_CONNECTIONS_PER_TENANT": str(config.live_max_connections_per_tenant)
+            },
             timeout=Duration.seconds(10),
         )
-        table.grant_read_data(self.routes_function)
+        grant_job_items(self.routes_function, table, JOB_READS, by_tenant=True)  # a subscriber's snapshot
         self.connections.grant_read_write_data(self.routes_function)
 
         self.publisher_function = functions.function(
@@ -110,7 +114,8 @@ class LiveUpdates(Construct):
             timeout=Duration.seconds(60),
         )
         self.connections.grant_read_write_data(self.publisher_function)
-        table.grant_read_data(self.publisher_function)  # a job's counts are summed from its counter shards
+        # A job's counts are summed from its counter shards: it reads job items, never writes them.
+        grant_job_items(self.publisher_function, table, JOB_READS)
         self.publisher_function.add_event_source(
             sources.DynamoEventSource(
                 table,

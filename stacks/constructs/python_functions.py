@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -39,6 +40,7 @@ class PythonFunctions(Construct):
         environment: dict[str, str],
         timeout: Duration | None = None,
         memory_mb: int = 512,
+        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             self,
@@ -57,6 +59,8 @@ class PythonFunctions(Construct):
             description=description,
             timeout=timeout or Duration.seconds(30),
             memory_size=memory_mb,
+            # Reserved: never starved by task runs, and never more than this of the account's concurrency.
+            reserved_concurrent_executions=reserved_concurrency,
             log_group=log_group,
             environment={
                 "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -73,21 +77,26 @@ class PythonFunctions(Construct):
         *,
         handler: str,
         description: str,
-        table: dynamodb.ITable,
+        keys: dynamodb.ITable,
         user_pool: cognito.IUserPool,
         user_pool_clients: list[cognito.IUserPoolClient],
+        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
-        """A function that finds a caller's tenant from an API key (in `table`) or a Cognito ID token."""
+        """A function that finds a caller's tenant from an API key (in the `keys` table) or a Cognito ID token.
+
+        It reads one key item by its digest and nothing else: no job data, no listing of keys."""
         function = self.function(
             construct_id,
             handler=handler,
             description=description,
             environment={
-                "TABLE_NAME": table.table_name,
+                "KEYS_TABLE_NAME": keys.table_name,
                 "USER_POOL_ID": user_pool.user_pool_id,
                 "USER_POOL_CLIENT_IDS": ",".join(c.user_pool_client_id for c in user_pool_clients),
             },
             timeout=Duration.seconds(10),
+            reserved_concurrency=reserved_concurrency,
         )
-        table.grant_read_data(function)
+        # The table only, not its index: a key is found by its digest, never listed.
+        iam.Grant.add_to_principal(grantee=function, actions=["dynamodb:GetItem"], resource_arns=[keys.table_arn])
         return function

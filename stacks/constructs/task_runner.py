@@ -13,6 +13,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.job_workflow import JobWorkflow
 from stacks.constructs.python_functions import PythonFunctions
+from stacks.constructs.tables import JOB_WRITES, grant_job_items
 from stacks.constructs.task_queues import TaskQueues
 
 
@@ -43,7 +44,7 @@ class TaskRunner(Construct):
             timeout=Duration.seconds(config.runner_timeout_seconds),
             memory_mb=1024,
         )
-        table.grant_read_write_data(self.function)
+        grant_job_items(self.function, table, JOB_WRITES)
         queue = queues.short
         queue.grant_consume_messages(self.function)
         # A finished task of a windowed job sends the job's next task, whichever runtime it needs.

@@ -24,6 +24,7 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs import worker_manifests as m
 from stacks.constructs.log_retention import retention as log_retention
 from stacks.constructs.operational_alarms import FIVE_MINUTES, OperationalAlarms
+from stacks.constructs.tables import JOB_WRITES, grant_job_items
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "workers/Dockerfile"
@@ -271,8 +272,9 @@ class WorkerFleet(Construct):
         # A long task of a windowed job that ends lets the job's next task be sent, to either queue.
         long_queue.grant_send_messages(self.worker_service_account)
         short_queue.grant_send_messages(self.worker_service_account)
-        table.grant_read_write_data(self.worker_service_account)
-        manifest_bucket.grant_read(self.worker_service_account)
+        grant_job_items(self.worker_service_account, table, JOB_WRITES)
+        # Task code runs here: it reads the large payloads the dispatcher stored, never uploads or manifests.
+        manifest_bucket.grant_read(self.worker_service_account, "payloads/*")
 
         workload = self.cluster.add_manifest("WorkerWorkload", *m.worker_workload(settings))
         workload.node.add_dependency(self.worker_service_account)

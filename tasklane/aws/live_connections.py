@@ -2,6 +2,7 @@
 
 Items, all expired by DynamoDB TTL on `expires_at`:
   (CONN#<connection id>, CONN)              tenant, subject, subs (the job ids or "*" it subscribed to)
+  (TENANT#<tenant>, CONN#<connection id>)   subject: a tenant's open connections, one Query (cap, revocation)
   (TENANT#<tenant>, SUB#<job id|*>#<conn>)  one subscription; a tenant's are one Query for the publisher
   (JOB#<job id>, SEQ)                       seq (the job's last push) and the digest of the view it carried
 """
@@ -28,6 +29,10 @@ def subscription_key(tenant: str, job_id: str, connection_id: str) -> dict[str, 
     return {"pk": {"S": f"TENANT#{tenant}"}, "sk": {"S": f"SUB#{job_id}#{connection_id}"}}
 
 
+def tenant_connection_key(tenant: str, connection_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"TENANT#{tenant}"}, "sk": {"S": f"CONN#{connection_id}"}}
+
+
 def sequence_key(job_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "SEQ"}}
 
@@ -44,6 +49,15 @@ class DynamoConnectionStore:
                 **connection_key(connection.connection_id),
                 "connection_id": {"S": connection.connection_id},
                 "tenant": {"S": connection.tenant},
+                "subject": {"S": connection.subject},
+                "expires_at": {"N": str(expires_at)},
+            },
+        )
+        self._ddb.put_item(
+            TableName=self.table,
+            Item={
+                **tenant_connection_key(connection.tenant, connection.connection_id),
+                "connection_id": {"S": connection.connection_id},
                 "subject": {"S": connection.subject},
                 "expires_at": {"N": str(expires_at)},
             },
@@ -65,7 +79,7 @@ class DynamoConnectionStore:
             return
         tenant = item["tenant"]["S"]
         keys = [subscription_key(tenant, job_id, connection_id) for job_id in item.get("subs", {}).get("SS", [])]
-        keys.append(connection_key(connection_id))
+        keys += [tenant_connection_key(tenant, connection_id), connection_key(connection_id)]
         for start in range(0, len(keys), BATCH_WRITE):
             self._write_all([{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE]])
 
@@ -113,19 +127,30 @@ class DynamoConnectionStore:
 
     def subscribers(self, tenant: str) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
+        for item in self._tenant_items(tenant, "SUB#", "job_id, connection_id, expires_at"):
+            found.setdefault(item["job_id"]["S"], set()).add(item["connection_id"]["S"])
+        return found
+
+    def tenant_connections(self, tenant: str) -> list[Connection]:
+        return [
+            Connection(item["connection_id"]["S"], tenant, item["subject"]["S"])
+            for item in self._tenant_items(tenant, "CONN#", "connection_id, subject, expires_at")
+        ]
+
+    def _tenant_items(self, tenant: str, prefix: str, projection: str) -> list[dict[str, Any]]:
+        """The tenant's unexpired items whose sort key starts with `prefix`."""
+        found: list[dict[str, Any]] = []
         now = int(time.time())
         query: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sub)",
-            "ExpressionAttributeValues": {":pk": {"S": f"TENANT#{tenant}"}, ":sub": {"S": "SUB#"}},
-            "ProjectionExpression": "job_id, connection_id, expires_at",
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": f"TENANT#{tenant}"}, ":prefix": {"S": prefix}},
+            "ProjectionExpression": projection,
         }
         while True:
             page = self._ddb.query(**query)
-            for item in page.get("Items", []):
-                # TTL deletes within days, not at once: an expired subscription is already gone.
-                if int(item["expires_at"]["N"]) > now:
-                    found.setdefault(item["job_id"]["S"], set()).add(item["connection_id"]["S"])
+            # TTL deletes within days, not at once: an expired item is already gone.
+            found += [item for item in page.get("Items", []) if int(item["expires_at"]["N"]) > now]
             if "LastEvaluatedKey" not in page:
                 return found
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]

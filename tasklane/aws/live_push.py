@@ -35,3 +35,11 @@ class ApiGatewayPusher:
             # Anything else is this connection's problem (throttled, payload too large): the others go on.
             logger.warning("post failed", extra={"connection_id": connection_id, "code": code})
         return True
+
+    def close(self, connection_id: str) -> None:
+        try:
+            self._api.delete_connection(ConnectionId=connection_id)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in GONE and exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 410:
+                raise

@@ -74,6 +74,19 @@ def actions(statement: dict[str, Any]) -> set[str]:
 
 
 DYNAMODB_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+# The job table's grants (stacks/constructs/tables.py), by exact action set; no Scan and no DeleteItem in any.
+ITEM_READS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
+DYNAMODB_LEVELS = {
+    frozenset({"dynamodb:GetItem"}): "get",
+    frozenset({"dynamodb:Query"}): "query",
+    frozenset(ITEM_READS): "read-items",
+    frozenset(ITEM_READS | {"dynamodb:PutItem", "dynamodb:UpdateItem"}): "write-items",
+    frozenset(ITEM_READS | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"}): "batch-write-items",
+    frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}): "administer-keys",
+    frozenset({"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem"}): "close-connections",
+}
+# How `permissions` names a resource whose statement allows only the job table's own partition-key prefixes.
+JOB_PREFIXES_ONLY = " [LeadingKeys: JOB#*, DEAD#*]"
 SQS_CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
 SQS_METADATA = {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 STATES_RESUME = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
@@ -89,6 +102,8 @@ def access_level(allowed: set[str]) -> str:
         return unexpected
     (service,) = services
     if service == "dynamodb":
+        if frozenset(allowed) in DYNAMODB_LEVELS:
+            return DYNAMODB_LEVELS[frozenset(allowed)]
         if not {"dynamodb:GetItem", "dynamodb:Query"} <= allowed:
             return unexpected
         if not allowed & DYNAMODB_WRITES:
@@ -197,13 +212,19 @@ class CdkApp:
         """What a function's (or service account's) role may do: resolved resource -> allowed actions.
 
         A table is `${<TableId>.Arn}`, its indexes `${<TableId>.Arn}/index/*`, a queue `${<QueueId>.Arn}`,
-        wherever the stack that owns it is. Only plain Allow statements are expected.
+        wherever the stack that owns it is. Only Allow statements are expected, and the only condition the
+        job table's prefix one: such a resource is named with JOB_PREFIXES_ONLY after it.
         """
         allowed: dict[str, set[str]] = {}
         for statement in self.role_policies(role, grantee):
-            assert statement["Effect"] == "Allow" and set(statement) == {"Action", "Effect", "Resource"}, statement
+            assert statement["Effect"] == "Allow" and set(statement) - {"Condition"} == {"Action", "Effect", "Resource"}
+            suffix = ""
+            if "Condition" in statement:
+                leading = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["JOB#*", "DEAD#*"]}}
+                assert statement["Condition"] == leading, statement
+                suffix = JOB_PREFIXES_ONLY
             for resource in as_list(statement["Resource"]):
-                allowed.setdefault(self.resolve(resource), set()).update(actions(statement))
+                allowed.setdefault(self.resolve(resource) + suffix, set()).update(actions(statement))
         return allowed
 
     def access(self, role: str, grantee: lambda_.Function | Any) -> dict[str, str]:
@@ -243,6 +264,10 @@ class PlatformArns:
         store, queues, workflow = app.data.store, app.orchestration.queues, app.orchestration.workflow
         self.table = app.arn("data", store.table)
         self.indexes = f"{self.table}/index/*"
+        self.job_items = self.table + JOB_PREFIXES_ONLY
+        self.by_tenant = f"{self.table}/index/by-tenant"
+        self.keys = app.arn("data", store.keys)
+        self.keys_indexes = f"{self.keys}/index/*"
         self.idempotency = app.arn("data", store.idempotency)
         self.bucket = app.arn("data", store.manifests)
         self.short, self.long, self.control, self.short_dlq, self.long_dlq = (

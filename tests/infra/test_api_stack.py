@@ -83,7 +83,8 @@ def test_every_route_but_the_public_ones_needs_the_tenant_authorizer(
             assert key in PUBLIC or key[1] == "OPTIONS", key
             assert props["AuthorizationType"] == "NONE", key
             assert "AuthorizerId" not in props, key
-        assert not props.get("ApiKeyRequired"), key  # API keys are the authorizer's, not API Gateway usage plans
+        # A usage key only where the authorizer names one: the tenant's (tests/infra/test_edge_limits.py).
+        assert props.get("ApiKeyRequired", False) is (key in AUTHORIZED), key
 
 
 def test_routes_proxy_to_the_api_function_and_preflights_stay_in_api_gateway(
@@ -158,7 +159,8 @@ def test_token_authorizer_reads_the_authorization_header_and_caches(
     assert props["Type"] == "TOKEN"
     assert props["RestApiId"] == {"Ref": rest_api_id}
     assert props["IdentitySource"] == "method.request.header.Authorization"
-    assert props["AuthorizerResultTtlInSeconds"] == 300
+    # A revoked key is refused within a minute: the longest any authorizer decision is reused.
+    assert 0 < props["AuthorizerResultTtlInSeconds"] <= 60
     assert f"/functions/${{{authorizer_function_id}.Arn}}/invocations" in cdk_app.render(props["AuthorizerUri"])
     function = cdk_app.json(ROLE)["Resources"][authorizer_function_id]["Properties"]
     assert function["Handler"] == "lambdas.authorizer.handler.lambda_handler"
@@ -191,7 +193,8 @@ def test_authorizer_environment_names_the_user_pool_and_its_client(
     assert cdk_app.export(env["USER_POOL_CLIENT_IDS"]["Fn::ImportValue"]) == {
         "Ref": cdk_app.logical_id("data", identity.dashboard_client)
     }
-    assert cdk_app.export(env["TABLE_NAME"]["Fn::ImportValue"]) == {"Ref": cdk_app.logical_id("data", store.table)}
+    assert cdk_app.export(env["KEYS_TABLE_NAME"]["Fn::ImportValue"]) == {"Ref": cdk_app.logical_id("data", store.keys)}
+    assert "TABLE_NAME" not in env  # the job table is not the authorizer's to read
     # Lambda sets AWS_REGION itself; the rest must come from the stack.
     for name, value in env.items():
         monkeypatch.setenv(name, value if isinstance(value, str) else f"placeholder-{name.lower()}")
@@ -213,6 +216,9 @@ def test_gateway_responses_speak_the_api_error_shape(cdk_app: CdkApp, rest_api_i
     expected = {
         "UNAUTHORIZED": "unauthorized",
         "ACCESS_DENIED": "forbidden",
+        "THROTTLED": "too_many_requests",
+        "QUOTA_EXCEEDED": "quota_exceeded",
+        "INVALID_API_KEY": "tenant_not_enrolled",
         "DEFAULT_4XX": "bad_request",
         "DEFAULT_5XX": "gateway_error",
     }
@@ -220,7 +226,11 @@ def test_gateway_responses_speak_the_api_error_shape(cdk_app: CdkApp, rest_api_i
     for response_type, code in expected.items():
         props = responses[response_type]
         assert props["RestApiId"] == {"Ref": rest_api_id}
-        assert props["ResponseParameters"] == {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}
+        parameters = dict(props["ResponseParameters"])
+        assert parameters.pop("gatewayresponse.header.Access-Control-Allow-Origin") == "'*'"
+        # API Gateway's own 429s say when to come back (tests/infra/test_edge_limits.py)
+        limited = response_type in ("THROTTLED", "QUOTA_EXCEEDED")
+        assert set(parameters) == ({"gatewayresponse.header.Retry-After"} if limited else set())
         assert set(props["ResponseTemplates"]) == {"application/json"}
         template = props["ResponseTemplates"]["application/json"]
         # $context.error.messageString is the message already quoted as a JSON string.
@@ -281,10 +291,13 @@ def test_stage_throttles(cdk_app: CdkApp) -> None:
 def test_api_function_environment_points_at_the_platform(cdk_app: CdkApp, function_id: str) -> None:
     env = cdk_app.json(ROLE)["Resources"][function_id]["Properties"]["Environment"]["Variables"]
     store = cdk_app.data.store
+    connections = cdk_app.stacks["live"].live.connections  # type: ignore[attr-defined]
     expected = {
         "TABLE_NAME": ("data", {"Ref": cdk_app.logical_id("data", store.table)}),
         "IDEMPOTENCY_TABLE_NAME": ("data", {"Ref": cdk_app.logical_id("data", store.idempotency)}),
         "MANIFEST_BUCKET": ("data", {"Ref": cdk_app.logical_id("data", store.manifests)}),
+        "KEYS_TABLE_NAME": ("data", {"Ref": cdk_app.logical_id("data", store.keys)}),
+        "CONNECTIONS_TABLE_NAME": ("live", {"Ref": cdk_app.logical_id("live", connections)}),
         "STATE_MACHINE_ARN": (
             "orchestration",
             {"Ref": cdk_app.logical_id("orchestration", cdk_app.orchestration.workflow.state_machine)},
@@ -298,12 +311,22 @@ def test_api_function_environment_points_at_the_platform(cdk_app: CdkApp, functi
 
 
 def test_api_function_role_is_least_privilege(cdk_app: CdkApp) -> None:
-    """Jobs and idempotency records; put manifests and presign uploads, read uploads and payloads (never
-    manifests); start executions and answer their task tokens (a cancel's SendTaskFailure). No queue."""
+    """Jobs (their own key prefixes, no Scan or DeleteItem) and idempotency records; API keys (issue, list,
+    revoke); put manifests and presign uploads, read uploads and payloads (never manifests); start executions
+    and answer their task tokens (a cancel's SendTaskFailure); close a revoked key's live connections. No queue."""
     arns = cdk_app.arns()
-    assert cdk_app.access(ROLE, cdk_app.api.api.function) == {
-        arns.table: "read-write",
-        arns.indexes: "read-write",
+    live = cdk_app.stacks["live"].live  # type: ignore[attr-defined]
+    access = cdk_app.access(ROLE, cdk_app.api.api.function)
+    manage = {k for k, v in access.items() if v == "unexpected: execute-api:ManageConnections"}
+    assert [k.endswith("/live/*/@connections/*") for k in manage] == [True]
+    # enrolling tenants in their usage plans: tests/infra/test_edge_limits.py
+    manage |= {k for k in access if ":apigateway:" in k}
+    assert {k: v for k, v in access.items() if k not in manage} == {
+        arns.job_items: "write-items",
+        arns.by_tenant: "query",
+        arns.keys: "administer-keys",
+        arns.keys_indexes: "administer-keys",
+        cdk_app.arn("live", live.connections): "close-connections",
         arns.idempotency: "read-write",
         arns.bucket: "read",  # GetBucket*/List*: a missing upload is NoSuchKey, not AccessDenied
         f"{arns.bucket}/*": "put",
@@ -313,10 +336,8 @@ def test_api_function_role_is_least_privilege(cdk_app: CdkApp) -> None:
     }
 
 
-def test_authorizer_role_only_reads_the_job_table(cdk_app: CdkApp) -> None:
-    """It looks API keys up; verifying a Cognito ID token needs only the pool's public keys (no IAM)."""
+def test_authorizer_role_only_gets_api_keys(cdk_app: CdkApp) -> None:
+    """It looks one API key up by its digest; verifying a Cognito ID token needs only the pool's public keys (no
+    IAM). It reads nothing of the job table."""
     arns = cdk_app.arns()
-    assert cdk_app.access(ROLE, cdk_app.api.api.authorizer_function) == {
-        arns.table: "read",
-        arns.indexes: "read",
-    }
+    assert cdk_app.access(ROLE, cdk_app.api.api.authorizer_function) == {arns.keys: "get"}

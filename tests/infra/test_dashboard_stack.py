@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -74,8 +75,16 @@ def test_the_distribution_serves_https_caches_assets_and_never_the_page_or_its_c
 def test_every_response_carries_the_security_headers(cdk_app: CdkApp) -> None:
     (policy,) = cdk_app.resources(ROLE, "AWS::CloudFront::ResponseHeadersPolicy").values()
     headers = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
-    csp = headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]
-    assert "connect-src 'self' https://*.amazonaws.com wss://*.amazonaws.com" in csp
+    csp = cdk_app.resolve(headers["ContentSecurityPolicy"]["ContentSecurityPolicy"])
+    (connect,) = [d.split()[1:] for d in csp.split("; ") if d.startswith("connect-src ")]
+    # Exactly this deployment's API, WebSocket API and Cognito endpoint: no wildcard host.
+    assert not [source for source in connect if "*" in source]
+    assert connect[0] == "'self'" and len(connect) == 4
+    assert connect[1].startswith("https://") and connect[2].startswith("wss://")
+    assert connect[3] == "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}"
+    # the two hosts are cut from the deployed URLs (https://<host>/v1/, wss://<host>/live) that config.json names
+    raw = json.dumps(headers["ContentSecurityPolicy"]["ContentSecurityPolicy"])
+    assert raw.count('{"Fn::Select": [2, {"Fn::Split": ["/", ') == 2
     assert "frame-ancestors 'none'" in csp
     assert headers["FrameOptions"]["FrameOption"] == "DENY"
     assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == 365 * 24 * 3600
@@ -111,6 +120,8 @@ def test_config_json_is_made_at_deploy_time_from_the_platforms_urls(
     assert f'"ws_url":"wss://${{{cdk_app.logical_id("live", live.api)}}}.execute-api.' in resolved
     assert '"region":"${AWS::Region}"' in resolved
     assert f'"client_id":"${{{cdk_app.logical_id("data", data.identity.dashboard_client)}}}"' in resolved
+    # SRP sign-in needs the pool's id
+    assert f'"user_pool_id":"${{{cdk_app.logical_id("data", data.identity.user_pool)}}}"' in resolved
 
 
 def test_the_dashboard_url_is_an_output(cdk_app: CdkApp, site: Any) -> None:
@@ -127,3 +138,28 @@ def test_the_dashboard_is_not_deployed_locally() -> None:
 
     assert "tasklane-dev-dashboard" not in STACKS
     assert "tasklane-dev-live" in STACKS
+
+
+def test_the_distribution_is_behind_the_us_east_1_web_acl(cdk_app: CdkApp, site: Any) -> None:
+    """A CLOUDFRONT web ACL must be created in us-east-1: the edge stack makes it there, the dashboard stack reads
+    its ARN from SSM in us-east-1 and is deployed after it."""
+    edge = cdk_app.stacks["edge"]
+    assert edge.region == "us-east-1"
+    (acl,) = cdk_app.resources("edge", "AWS::WAFv2::WebACL").values()
+    assert acl["Properties"]["Scope"] == "CLOUDFRONT"
+    assert acl["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]["Limit"] == (
+        cdk_app.config.waf_requests_per_ip_per_5_minutes
+    )
+    (parameter,) = cdk_app.resources("edge", "AWS::SSM::Parameter").values()
+    acl_id = cdk_app.logical_id("edge", edge.web_acl.web_acl)  # type: ignore[attr-defined]
+    assert parameter["Properties"]["Value"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+
+    stack = cdk_app.stacks[ROLE]
+    assert edge in stack.dependencies
+    (reader,) = cdk_app.resources(ROLE, "Custom::AWS").values()
+    call = json.loads(cdk_app.render(reader["Properties"]["Update"]))
+    assert call["service"] == "SSM" and call["action"] == "getParameter" and call["region"] == "us-east-1"
+    assert call["parameters"] == {"Name": parameter["Properties"]["Name"]}
+    config = cdk_app.resource(ROLE, site.distribution)["Properties"]["DistributionConfig"]
+    reader_id = cdk_app.logical_id(ROLE, stack.web_acl.node.default_child)  # type: ignore[attr-defined]
+    assert config["WebACLId"] == {"Fn::GetAtt": [reader_id, "Parameter.Value"]}

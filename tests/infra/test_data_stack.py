@@ -197,12 +197,13 @@ def test_user_pool_password_and_mfa_policy(cdk_app: CdkApp) -> None:
     assert props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
 
 
-def test_dashboard_client_signs_in_with_password_or_srp_only(cdk_app: CdkApp) -> None:
+def test_dashboard_client_signs_in_with_srp_and_never_takes_a_password_in_clear(cdk_app: CdkApp) -> None:
     client = cdk_app.resource("data", cdk_app.data.identity.dashboard_client)["Properties"]
     assert client["UserPoolId"] == {"Ref": cdk_app.logical_id("data", cdk_app.data.identity.user_pool)}
+    # ADMIN_USER_PASSWORD_AUTH needs the account's IAM credentials (the platform's tooling and tests only).
     assert set(client["ExplicitAuthFlows"]) == {
-        "ALLOW_USER_PASSWORD_AUTH",
         "ALLOW_USER_SRP_AUTH",
+        "ALLOW_ADMIN_USER_PASSWORD_AUTH",
         "ALLOW_REFRESH_TOKEN_AUTH",
     }
     assert client["GenerateSecret"] is False  # a browser cannot keep a secret

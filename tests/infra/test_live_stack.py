@@ -114,7 +114,7 @@ def test_each_live_function_may_do_only_its_part(cdk_app: CdkApp, live: Any) -> 
     routes = cdk_app.permissions(ROLE, live.routes_function)
     assert routes.pop(post) == {"execute-api:ManageConnections"}
     assert {k: v for k, v in cdk_app.access(ROLE, live.routes_function).items() if k != post} == {
-        arns.table: "read", arns.indexes: "read", connections: "read-write",
+        arns.job_items: "read-items", arns.by_tenant: "query", connections: "read-write",
     }
     publisher = cdk_app.permissions(ROLE, live.publisher_function)
     assert publisher.pop(post) == {"execute-api:ManageConnections"}
@@ -122,11 +122,11 @@ def test_each_live_function_may_do_only_its_part(cdk_app: CdkApp, live: Any) -> 
         "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
     }
     assert publisher.pop("*") == {"dynamodb:ListStreams"}  # no resource-level permission exists for it
-    # It reads a changed job whole (its counts are spread over counter shards) and writes only connections
-    assert set(publisher) == {connections, arns.table, arns.indexes}
+    # It reads a changed job whole (its counts are spread over counter shards): job items only, no index, no write
+    assert set(publisher) == {connections, arns.job_items}
     access = cdk_app.access(ROLE, live.publisher_function)
-    assert {k: access[k] for k in publisher} == {arns.table: "read", arns.indexes: "read", connections: "read-write"}
-    assert cdk_app.access(ROLE, live.authorizer_function) == {arns.table: "read", arns.indexes: "read"}
+    assert {k: access[k] for k in publisher} == {arns.job_items: "read-items", connections: "read-write"}
+    assert cdk_app.access(ROLE, live.authorizer_function) == {arns.keys: "get"}
 
 
 def test_the_websocket_url_is_an_output(cdk_app: CdkApp) -> None:
@@ -135,3 +135,11 @@ def test_the_websocket_url_is_an_output(cdk_app: CdkApp) -> None:
         outputs
     )
     assert cdk_app.render(outputs["WebSocketUrl"]["Value"]).startswith("wss://")
+
+
+def test_the_routes_cap_each_tenants_connections_as_configured(cdk_app: CdkApp, live: Any) -> None:
+    from tasklane.live_settings import LiveSettings
+
+    environment = cdk_app.resource(ROLE, live.routes_function)["Properties"]["Environment"]["Variables"]
+    assert environment["LIVE_MAX_CONNECTIONS_PER_TENANT"] == str(cdk_app.config.live_max_connections_per_tenant)
+    assert "live_max_connections_per_tenant" in LiveSettings.model_fields  # the setting that variable fills

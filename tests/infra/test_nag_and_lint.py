@@ -50,7 +50,8 @@ def test_nag_checked_every_stack(cdk_app: CdkApp) -> None:
     for name, path in reports.items():
         with path.open(newline="") as f:
             rows = list(csv.DictReader(f))
-        assert rows, name
+        # The edge stack holds only a web ACL and an SSM parameter, which no rule of the pack checks.
+        assert rows or name.endswith("-edge-NagReport.csv"), name
         unresolved = [r for r in rows if r["Compliance"] not in {"Compliant", "Suppressed", "Not Applicable"}]
         assert unresolved == [], f"{name}: {unresolved}"
 
@@ -87,7 +88,7 @@ def test_every_suppression_still_suppresses_a_finding(cdk_app: CdkApp) -> None:
     assert set(STACK_SUPPRESSIONS) == set(cdk_app.stacks) | {"github"}, "a suppression list for each stack"
     stale = {}
     for role, suppressions in STACK_SUPPRESSIONS.items():
-        if role not in cdk_app.stacks:
+        if role not in cdk_app.stacks or not suppressions:
             continue
         suppressed = {r["Rule ID"] for r in _report_rows(cdk_app, role) if r["Compliance"] == "Suppressed"}
         if unused := {s.id for s in suppressions} - suppressed:
@@ -99,7 +100,8 @@ def test_common_suppressions_are_each_used_somewhere(cdk_app: CdkApp) -> None:
     from stacks.nag import COMMON_SUPPRESSIONS
 
     suppressed = {
-        r["Rule ID"] for role in cdk_app.stacks for r in _report_rows(cdk_app, role) if r["Compliance"] == "Suppressed"
+        r["Rule ID"] for role in cdk_app.stacks if role != "edge"
+        for r in _report_rows(cdk_app, role) if r["Compliance"] == "Suppressed"
     }
     assert {s.id for s in COMMON_SUPPRESSIONS} <= suppressed
 

@@ -207,7 +207,8 @@ def test_provisioned_pollers_outside_aws_ranges_are_refused(pollers: dict[str, i
 @pytest.mark.parametrize(
     ("allowed", "level"),
     [
-        ({"dynamodb:GetItem", "dynamodb:Query"}, "read"),
+        ({"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}, "read-items"),
+        ({"dynamodb:GetItem"}, "get"),
         ({"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}, "unexpected: dynamodb:GetItem, dynamodb:PutItem, "
          "dynamodb:Query"),
         ({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}, "consume"),
@@ -230,8 +231,7 @@ def test_runner_role_is_least_privilege(cdk_app: CdkApp) -> None:
     """Its job table, consume and send short tasks, send long ones (window release), read payloads, resume."""
     arns = cdk_app.arns()
     assert cdk_app.access(ROLE, cdk_app.orchestration.runner.function) == {
-        arns.table: "read-write",
-        arns.indexes: "read-write",
+        arns.job_items: "write-items",
         arns.short: "consume+send",
         arns.long: "send",
         arns.bucket: "read",
@@ -244,8 +244,7 @@ def test_watchdog_role_is_least_privilege(cdk_app: CdkApp) -> None:
     """Consumes and reschedules its control messages, resends stalled tasks, times jobs out: nothing else."""
     arns = cdk_app.arns()
     assert cdk_app.access(ROLE, cdk_app.orchestration.watchdog.function) == {
-        arns.table: "read-write",
-        arns.indexes: "read-write",
+        arns.job_items: "write-items",
         arns.control: "consume+send",
         arns.short: "send",
         arns.long: "send",
@@ -258,8 +257,7 @@ def test_dead_letter_drain_role_is_least_privilege(cdk_app: CdkApp) -> None:
     job and resume its workflow."""
     arns = cdk_app.arns()
     assert cdk_app.access(ROLE, cdk_app.orchestration.dead_letter_drain.function) == {
-        arns.table: "read-write",
-        arns.indexes: "read-write",
+        arns.job_items: "write-items",
         arns.short_dlq: "consume",
         arns.long_dlq: "consume",
         arns.resume: "resume",

@@ -233,11 +233,11 @@ def test_state_machine_role_invokes_only_its_step_functions(cdk_app: CdkApp, mac
 
 def test_step_functions_are_least_privilege(cdk_app: CdkApp) -> None:
     arns = cdk_app.arns()
-    job_table = {arns.table: "read-write", arns.indexes: "read-write"}
+    job_table = {arns.job_items: "write-items"}
     expected = {
         "mark_running": {**job_table, arns.control: "send"},  # schedules the job's first watch
         "dispatch_tasks": {
-            **job_table, arns.bucket: "read+put+delete", f"{arns.bucket}/*": "read+put+delete",
+            arns.job_items: "batch-write-items", arns.bucket: "read+put+delete", f"{arns.bucket}/*": "read+put+delete",
             arns.short: "send", arns.long: "send",
         },
         "wait_for_tasks": {**job_table, arns.resume: "resume"},

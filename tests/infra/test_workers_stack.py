@@ -378,10 +378,9 @@ def test_the_apps_worker_service_account_may_resume_the_apps_workflow(cdk_app: C
     arns = cdk_app.arns()
     access = cdk_app.access("workers", cdk_app.workers.fleet.worker_service_account)
     assert access == {
-        arns.table: "read-write",
-        arns.indexes: "read-write",
+        arns.job_items: "write-items",
         arns.bucket: "read",
-        f"{arns.bucket}/*": "read",
+        f"{arns.bucket}/payloads/*": "read",
         arns.long: "consume+send",
         arns.short: "send",
         arns.resume: "resume",

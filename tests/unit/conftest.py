@@ -28,6 +28,7 @@ from tasklane.registry import registry
 REGION = "us-east-1"
 TABLE = "tasklane-jobs-test"
 IDEMPOTENCY_TABLE = "tasklane-idempotency-test"
+KEYS_TABLE = "tasklane-keys-test"
 
 
 @pytest.fixture(autouse=True)
@@ -81,27 +82,39 @@ def ddb(aws: None, boto_clients: dict[str, Any]) -> Any:
     return _client(boto_clients, "dynamodb")
 
 
-@pytest.fixture
-def table(ddb: Any) -> str:
+def create_table(ddb: Any, name: str, keys: tuple[str, ...], index: tuple[str, str, str]) -> str:
+    """An on-demand table with string keys (partition[, sort]) and one GSI (name, partition, sort), projecting all."""
+    index_name, index_pk, index_sk = index
     ddb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        TableName=name,
+        KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in zip(keys, ("HASH", "RANGE"), strict=False)],
         AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
+            {"AttributeName": n, "AttributeType": "S"} for n in dict.fromkeys((*keys, index_pk, index_sk))
         ],
         GlobalSecondaryIndexes=[
             {
-                "IndexName": "by-tenant",
+                "IndexName": index_name,
                 "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                    {"AttributeName": index_pk, "KeyType": "HASH"},
+                    {"AttributeName": index_sk, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-    return TABLE
+    return name
+
+
+@pytest.fixture
+def table(ddb: Any) -> str:
+    return create_table(ddb, TABLE, ("pk", "sk"), ("by-tenant", "gsi1pk", "gsi1sk"))
+
+
+@pytest.fixture
+def keys_table(ddb: Any) -> str:
+    """The API keys' own table, as stacks/constructs/job_store.py makes it."""
+    return create_table(ddb, KEYS_TABLE, ("digest",), ("by-tenant", "tenant", "key_id"))
 
 
 @pytest.fixture

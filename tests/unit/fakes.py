@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -410,6 +411,18 @@ class MemoryKeys:
 
     def find_key(self, digest: str) -> ApiKeyRecord | None:
         return self.records.get(digest)
+
+    def list_keys(self, tenant: str) -> list[ApiKeyRecord]:
+        return sorted((r for r in self.records.values() if r.tenant == tenant), key=lambda r: r.created_at)
+
+    def revoke_key(self, tenant: str, key_id: str, revoked_at: str) -> ApiKeyRecord | None:
+        for digest, record in self.records.items():
+            if record.tenant == tenant and record.key_id == key_id:
+                self.records[digest] = dataclasses.replace(
+                    record, revoked=True, revoked_at=record.revoked_at or revoked_at
+                )
+                return self.records[digest]
+        return None
 
 
 class FakeVerifier:

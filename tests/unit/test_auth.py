@@ -82,8 +82,8 @@ def test_a_key_is_issued_only_for_a_well_formed_tenant(tenant: str) -> None:
     assert keys.records == {}
 
 
-def test_api_keys_round_trip_through_dynamodb(table: str, ddb: Any) -> None:
-    keys = DynamoApiKeyStore(table, ddb)
+def test_api_keys_round_trip_through_dynamodb(keys_table: str, ddb: Any) -> None:
+    keys = DynamoApiKeyStore(keys_table, ddb)
     record, secret = issue_api_key("acme", "ci", keys)
     assert keys.find_key(digest_of(secret)) == record
     assert keys.find_key(digest_of(secret + "x")) is None
@@ -91,12 +91,16 @@ def test_api_keys_round_trip_through_dynamodb(table: str, ddb: Any) -> None:
     with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
         keys.put_key(digest_of(secret), record)
     # the secret itself is nowhere in the table
-    items = ddb.scan(TableName=table)["Items"]
+    items = ddb.scan(TableName=keys_table)["Items"]
     assert secret not in repr(items)
-    ddb.update_item(
-        TableName=table, Key={"pk": {"S": f"APIKEY#{digest_of(secret)}"}, "sk": {"S": "APIKEY"}},
-        UpdateExpression="SET revoked = :yes", ExpressionAttributeValues={":yes": {"BOOL": True}},
-    )
+    assert keys.list_keys("acme") == [record] and keys.list_keys("globex") == []
+    revoked = keys.revoke_key("acme", record.key_id, "2026-01-01T00:00:00.000Z")
+    assert revoked is not None and revoked.revoked and revoked.revoked_at == "2026-01-01T00:00:00.000Z"
+    # revoking again keeps the first time; another tenant cannot revoke it; an unknown id is None
+    assert keys.revoke_key("acme", record.key_id, "2027-01-01T00:00:00.000Z") == revoked
+    assert keys.revoke_key("globex", record.key_id, "2027-01-01T00:00:00.000Z") is None
+    assert keys.revoke_key("acme", "000000000000", "2027-01-01T00:00:00.000Z") is None
+    assert keys.list_keys("acme") == [revoked]
     with pytest.raises(Unauthorized):
         authenticate(f"ApiKey {secret}", keys, NO_TOKENS)
 

@@ -16,6 +16,7 @@ from tasklane.live import (
     Publisher,
     SequenceState,
     Subscriptions,
+    close_connections_of,
     digest_of,
     latest_per_job,
 )
@@ -81,6 +82,9 @@ class FakeConnections:
     def sequences(self, job_ids: list[str]) -> dict[str, SequenceState]:
         return {j: self.seqs[j] for j in job_ids if j in self.seqs}
 
+    def tenant_connections(self, tenant: str) -> list[Connection]:
+        return [c for c in self.connections.values() if c.tenant == tenant]
+
 
 @dataclass
 class FakePusher:
@@ -92,6 +96,11 @@ class FakePusher:
             return False
         self.sent.append((connection_id, json.loads(data)))
         return True
+
+    closed: list[str] = field(default_factory=list)
+
+    def close(self, connection_id: str) -> None:
+        self.closed.append(connection_id)
 
     def to(self, connection_id: str) -> list[dict[str, Any]]:
         return [m for c, m in self.sent if c == connection_id]
@@ -269,3 +278,25 @@ def test_pushed_jobs_look_exactly_like_the_rest_apis_job() -> None:
     j = job(done=4, stop_reason=StopReason.CANCELLED)
     assert job_view(j) == JobOut.of(j).model_dump(mode="json")
     assert digest_of(job_view(j)) == digest_of(json.loads(json.dumps(job_view(j))))
+
+
+def test_a_tenant_at_its_connection_cap_is_refused_and_others_are_not(w: World) -> None:
+    w.subs.max_connections_per_tenant = 2
+    assert w.subs.connect("a1", "acme", "key:k1")
+    assert w.subs.connect("a2", "acme", "user:u1")
+    assert not w.subs.connect("a3", "acme", "key:k1")
+    assert "a3" not in w.store.connections  # nothing recorded for the refused one
+    assert w.subs.connect("g1", "globex", "key:k9")
+    w.subs.disconnect("a1")
+    assert w.subs.connect("a3", "acme", "key:k1")  # a freed place can be taken again
+
+
+def test_closing_a_subjects_connections_closes_only_that_subjects_of_that_tenant(w: World) -> None:
+    for connection_id, tenant, subject in (
+        ("a1", "acme", "key:k1"), ("a2", "acme", "key:k1"), ("a3", "acme", "key:k2"), ("g1", "globex", "key:k1"),
+    ):
+        w.subs.connect(connection_id, tenant, subject)
+    assert close_connections_of(w.store, w.pusher, "acme", "key:k1") == 2
+    assert sorted(w.pusher.closed) == ["a1", "a2"]
+    assert set(w.store.connections) == {"a3", "g1"}
+    assert close_connections_of(w.store, w.pusher, "acme", "key:k1") == 0

@@ -44,6 +44,9 @@ def test_connections_subscriptions_and_their_removal(connections: DynamoConnecti
     assert connections.subscribe(g1, ALL_JOBS, FAR, limit=2)
     assert connections.subscribers("acme") == {"j1": {"a1=", "a2="}, ALL_JOBS: {"a1="}}
     assert connections.subscribers("globex") == {ALL_JOBS: {"g1="}}
+    # a tenant's open connections, with the subject (key) that opened each
+    assert sorted(connections.tenant_connections("acme"), key=lambda c: c.connection_id) == [a1, a2]
+    assert connections.tenant_connections("globex") == [g1]
 
     connections.unsubscribe(a2, "j1")
     connections.remove_connection("a1=")
@@ -52,7 +55,16 @@ def test_connections_subscriptions_and_their_removal(connections: DynamoConnecti
     connections.remove_connection("a1=")  # twice: nothing left, no error
     # only a2's connection item and globex's items remain
     keys = {(i["pk"]["S"], i["sk"]["S"]) for i in ddb.scan(TableName=CONNECTIONS)["Items"]}
-    assert keys == {("CONN#a2=", "CONN"), ("CONN#g1=", "CONN"), ("TENANT#globex", "SUB#*#g1=")}
+    assert keys == {
+        ("CONN#a2=", "CONN"), ("TENANT#acme", "CONN#a2="),
+        ("CONN#g1=", "CONN"), ("TENANT#globex", "CONN#g1="), ("TENANT#globex", "SUB#*#g1="),
+    }
+    assert connections.tenant_connections("acme") == [a2]
+
+
+def test_expired_connections_do_not_count(connections: DynamoConnectionStore) -> None:
+    connections.add_connection(Connection("old=", "acme", "x"), expires_at=1)
+    assert connections.tenant_connections("acme") == []
 
 
 def test_expired_subscriptions_are_not_subscribers(connections: DynamoConnectionStore) -> None:
@@ -82,6 +94,21 @@ class FakeManagementApi:
                 "PostToConnection",
             )
         self.posts.append((ConnectionId, Data))
+
+    def delete_connection(self, ConnectionId: str) -> None:
+        self.post_to_connection(ConnectionId, b"")
+
+
+@pytest.mark.parametrize(("error", "status"), [(None, 200), ("GoneException", 410)])
+def test_closing_a_connection_that_is_open_or_already_gone_succeeds(error: str | None, status: int) -> None:
+    api = FakeManagementApi(error, status)
+    ApiGatewayPusher("http://x", api).close("c=")
+    assert api.posts == ([("c=", b"")] if error is None else [])
+
+
+def test_a_close_that_fails_otherwise_is_raised() -> None:
+    with pytest.raises(ClientError):
+        ApiGatewayPusher("http://x", FakeManagementApi("LimitExceededException", 429)).close("c=")
 
 
 @pytest.mark.parametrize(

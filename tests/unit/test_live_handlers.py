@@ -38,7 +38,7 @@ def connect_event(token: str | None) -> dict[str, Any]:
 
 def test_the_authorizer_admits_a_key_and_names_its_tenant(keys: None) -> None:
     answer = authorizer.lambda_handler(connect_event("ApiKey tlk_good"), FakeLambdaContext())
-    assert answer["context"] == {"tenant": "acme", "subject": "key:k1", "method": "api_key"}
+    assert answer["context"] == {"tenant": "acme", "subject": "key:k1", "method": "api_key", "admin": "false"}
     assert answer["policyDocument"]["Statement"] == [
         {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": METHOD_ARN}
     ]
@@ -53,9 +53,11 @@ def test_the_authorizer_refuses_anything_else_with_unauthorized(keys: None, toke
 class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        self.admit = True
 
-    def connect(self, *args: Any) -> None:
+    def connect(self, *args: Any) -> bool:
         self.calls.append(("connect", *args))
+        return self.admit
 
     def disconnect(self, *args: Any) -> None:
         self.calls.append(("disconnect", *args))
@@ -91,3 +93,9 @@ def test_routes_record_connections_under_the_authorized_tenant(recorder: Recorde
 def test_a_connect_without_an_authorized_tenant_is_refused(recorder: Recorder) -> None:
     assert routes.lambda_handler(route_event("CONNECT", {}), FakeLambdaContext()) == {"statusCode": 403}
     assert recorder.calls == []
+
+
+def test_a_connect_over_the_tenants_cap_is_refused_with_429(recorder: Recorder) -> None:
+    recorder.admit = False
+    event = route_event("CONNECT", {"tenant": "acme", "subject": "key:k1"})
+    assert routes.lambda_handler(event, FakeLambdaContext()) == {"statusCode": 429}

@@ -1,7 +1,7 @@
 import { useCallback, useMemo, useState } from "react";
 import { ApiClient } from "./api/client";
 import { ApiContext } from "./api/ApiContext";
-import { clearSession, loadSession, saveSession, type Session } from "./auth/session";
+import { clearSession, loadSession, saveSession, type Session, type UserFactory } from "./auth/session";
 import { DeadLetters } from "./components/DeadLetters";
 import { JobDetail } from "./components/JobDetail";
 import { JobsList } from "./components/JobsList";
@@ -16,9 +16,11 @@ export interface AppProps {
   config: RuntimeConfig;
   fetchImpl?: typeof fetch;
   socketFactory?: SocketFactory;
+  /** Cognito's user, for sign-in (tests pass a fake). */
+  userFactory?: UserFactory;
 }
 
-export function App({ config, fetchImpl, socketFactory }: AppProps) {
+export function App({ config, fetchImpl, socketFactory, userFactory }: AppProps) {
   const [session, setSession] = useState<Session | null>(() => loadSession());
 
   const signIn = useCallback((next: Session) => {
@@ -39,7 +41,7 @@ export function App({ config, fetchImpl, socketFactory }: AppProps) {
     [config.ws_url, session, socketFactory],
   );
 
-  if (!session || !api || !live) return <SignIn config={config} onSignedIn={signIn} fetchImpl={fetchImpl} />;
+  if (!session || !api || !live) return <SignIn config={config} onSignedIn={signIn} userFactory={userFactory} />;
   return (
     <ApiContext.Provider value={api}>
       <LiveProvider client={live}>

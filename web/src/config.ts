@@ -2,7 +2,7 @@
 export interface RuntimeConfig {
   api_url: string;
   ws_url: string;
-  cognito: { region: string; client_id: string; endpoint?: string };
+  cognito: { region: string; user_pool_id?: string; client_id: string; endpoint?: string };
   environment?: string;
 }
 

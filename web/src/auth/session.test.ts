@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { CONFIG } from "../test/fakes";
-import { apiKeySession, loadSession, saveSession, signInWithPassword } from "./session";
+import { CONFIG, FakeSrpUser } from "../test/fakes";
+import { apiKeySession, cognitoUser, loadSession, saveSession, signInWithPassword } from "./session";
 
 describe("sign-in", () => {
   test("an API key is taken bare or with its scheme", () => {
@@ -9,33 +9,52 @@ describe("sign-in", () => {
     expect(() => apiKeySession(" ")).toThrow("Paste an API key.");
   });
 
-  test("username and password go to Cognito's InitiateAuth; the ID token becomes a Bearer", async () => {
-    let seen: { url: string; init: RequestInit } | null = null;
-    const fetchImpl = (async (url: RequestInfo | URL, init: RequestInit = {}) => {
-      seen = { url: String(url), init };
-      return new Response(JSON.stringify({ AuthenticationResult: { IdToken: "id.jwt.token", ExpiresIn: 3600 } }));
-    }) as typeof fetch;
-    const session = await signInWithPassword(CONFIG.cognito, "ann", "pw", fetchImpl, () => 1000);
-    expect(session).toEqual({ method: "password", authorization: "Bearer id.jwt.token", label: "ann", expiresAt: 3_601_000 });
-    expect(seen!.url).toBe("https://cognito-idp.eu-west-1.amazonaws.com/");
-    expect((seen!.init.headers as Record<string, string>)["X-Amz-Target"]).toBe(
-      "AWSCognitoIdentityProviderService.InitiateAuth",
-    );
-    expect(JSON.parse(String(seen!.init.body))).toEqual({
-      AuthFlow: "USER_PASSWORD_AUTH",
-      ClientId: "client123",
-      AuthParameters: { USERNAME: "ann", PASSWORD: "pw" },
+  test("username and password sign in with SRP; the ID token becomes a Bearer until it expires", async () => {
+    const user = new FakeSrpUser({ password: "pw", token: "id.jwt.token", expiresAt: 3_601_000 });
+    const made: string[] = [];
+    const step = await signInWithPassword(CONFIG.cognito, " ann ", "pw", (_cognito, name) => {
+      made.push(name);
+      return user;
+    });
+    expect(made).toEqual(["ann"]);
+    expect(step).toEqual({
+      kind: "signed-in",
+      session: { method: "password", authorization: "Bearer id.jwt.token", label: "ann", expiresAt: 3_601_000 },
     });
   });
 
   test("Cognito's refusal is shown as it says it", async () => {
-    const fetchImpl = (async () =>
-      new Response(JSON.stringify({ __type: "NotAuthorizedException", message: "Incorrect username or password." }), {
-        status: 400,
-      })) as typeof fetch;
-    await expect(signInWithPassword(CONFIG.cognito, "ann", "bad", fetchImpl)).rejects.toThrow(
+    const user = new FakeSrpUser({ password: "pw" });
+    await expect(signInWithPassword(CONFIG.cognito, "ann", "bad", () => user)).rejects.toThrow(
       "Incorrect username or password.",
     );
+  });
+
+  test("an account with TOTP answers the code of its authenticator app", async () => {
+    const user = new FakeSrpUser({ password: "pw", mfa: "TOTP", code: "123456", token: "after.mfa" });
+    const step = await signInWithPassword(CONFIG.cognito, "ann", "pw", () => user);
+    if (step.kind !== "mfa") throw new Error(`expected an MFA step, got ${step.kind}`);
+    expect(step.factor).toBe("TOTP");
+    await expect(step.answer("12345")).rejects.toThrow("Enter the 6-digit code.");
+    await expect(step.answer("654321")).rejects.toThrow("Invalid code received for user");
+    const done = await step.answer(" 123 456 ");
+    expect(done.kind === "signed-in" && done.session.authorization).toBe("Bearer after.mfa");
+    expect(user.codes).toEqual([
+      { code: "654321", mfaType: "SOFTWARE_TOKEN_MFA" },
+      { code: "123456", mfaType: "SOFTWARE_TOKEN_MFA" },
+    ]);
+  });
+
+  test("an SMS second factor is answered as SMS", async () => {
+    const user = new FakeSrpUser({ password: "pw", mfa: "SMS", code: "000111" });
+    const step = await signInWithPassword(CONFIG.cognito, "ann", "pw", () => user);
+    expect(step.kind === "mfa" && step.factor).toBe("SMS");
+    if (step.kind === "mfa") await step.answer("000111");
+    expect(user.codes).toEqual([{ code: "000111", mfaType: null }]);
+  });
+
+  test("a pool without its id in config.json cannot sign in with SRP", () => {
+    expect(() => cognitoUser({ region: "eu-west-1", client_id: "c" }, "ann")).toThrow("cognito.user_pool_id");
   });
 
   test("an expired session is forgotten", () => {

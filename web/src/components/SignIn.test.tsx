@@ -1,24 +1,43 @@
 import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { expect, test, vi } from "vitest";
-import { CONFIG } from "../test/fakes";
+import { CONFIG, FakeSrpUser } from "../test/fakes";
 import { SignIn } from "./SignIn";
 
 test("people sign in with username and password; a refusal is shown on the form", async () => {
   const onSignedIn = vi.fn();
-  let answer: Response = new Response(JSON.stringify({ message: "Incorrect username or password." }), { status: 400 });
-  const fetchImpl = vi.fn(async () => answer) as unknown as typeof fetch;
-  render(<SignIn config={CONFIG} onSignedIn={onSignedIn} fetchImpl={fetchImpl} />);
+  const user = new FakeSrpUser({ password: "right", token: "tok" });
+  render(<SignIn config={CONFIG} onSignedIn={onSignedIn} userFactory={() => user} />);
   await userEvent.type(screen.getByLabelText("Username"), "ann");
   await userEvent.type(screen.getByLabelText("Password"), "wrong");
   await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
   expect(await screen.findByRole("alert")).toHaveTextContent("Incorrect username or password.");
   expect(onSignedIn).not.toHaveBeenCalled();
 
-  answer = new Response(JSON.stringify({ AuthenticationResult: { IdToken: "tok", ExpiresIn: 60 } }));
+  await userEvent.clear(screen.getByLabelText("Password"));
+  await userEvent.type(screen.getByLabelText("Password"), "right");
   await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
   await vi.waitFor(() => expect(onSignedIn).toHaveBeenCalledOnce());
   expect(onSignedIn.mock.calls[0][0]).toMatchObject({ method: "password", authorization: "Bearer tok", label: "ann" });
+});
+
+test("a person with MFA is asked for the authenticator's code, and a wrong one is shown", async () => {
+  const onSignedIn = vi.fn();
+  const user = new FakeSrpUser({ password: "right", mfa: "TOTP", code: "246810", token: "mfa-tok" });
+  render(<SignIn config={CONFIG} onSignedIn={onSignedIn} userFactory={() => user} />);
+  await userEvent.type(screen.getByLabelText("Username"), "ann");
+  await userEvent.type(screen.getByLabelText("Password"), "right");
+  await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
+  await userEvent.type(await screen.findByLabelText("Code"), "111111");
+  await userEvent.click(screen.getByRole("button", { name: "Verify" }));
+  expect(await screen.findByRole("alert")).toHaveTextContent("Invalid code received for user");
+  expect(onSignedIn).not.toHaveBeenCalled();
+
+  await userEvent.clear(screen.getByLabelText("Code"));
+  await userEvent.type(screen.getByLabelText("Code"), "246810");
+  await userEvent.click(screen.getByRole("button", { name: "Verify" }));
+  await vi.waitFor(() => expect(onSignedIn).toHaveBeenCalledOnce());
+  expect(onSignedIn.mock.calls[0][0]).toMatchObject({ authorization: "Bearer mfa-tok" });
 });
 
 test("machines (and the local platform) sign in with an API key", async () => {

@@ -1,3 +1,5 @@
+import type { AuthenticationDetails, CognitoUserSession, IAuthenticationCallback } from "amazon-cognito-identity-js";
+import type { SrpUser } from "../auth/session";
 import type { Job, Task } from "../api/types";
 import type { SocketFactory } from "../live/LiveClient";
 
@@ -106,3 +108,40 @@ export const CONFIG = {
   ws_url: "wss://ws.example/live",
   cognito: { region: "eu-west-1", client_id: "client123" },
 };
+
+/** Cognito's user as sign-in sees it: checks the password proof, then asks for an MFA code when it has one. */
+export class FakeSrpUser implements SrpUser {
+  readonly passwords: string[] = [];
+  readonly codes: Array<{ code: string; mfaType: string | null | undefined }> = [];
+
+  constructor(
+    private readonly account: { password: string; mfa?: "TOTP" | "SMS"; code?: string; token?: string; expiresAt?: number },
+  ) {}
+
+  private signedIn(callbacks: IAuthenticationCallback) {
+    const token = this.account.token ?? "id.jwt.token";
+    const expiration = (this.account.expiresAt ?? 3_601_000) / 1000;
+    callbacks.onSuccess({
+      getIdToken: () => ({ getJwtToken: () => token, getExpiration: () => expiration }),
+    } as unknown as CognitoUserSession);
+  }
+
+  authenticateUser(details: AuthenticationDetails, callbacks: IAuthenticationCallback): void {
+    this.passwords.push(details.getPassword());
+    if (details.getPassword() !== this.account.password) {
+      callbacks.onFailure({ code: "NotAuthorizedException", message: "Incorrect username or password." });
+    } else if (this.account.mfa === "TOTP") {
+      callbacks.totpRequired?.("SOFTWARE_TOKEN_MFA", {});
+    } else if (this.account.mfa === "SMS") {
+      callbacks.mfaRequired?.("SMS_MFA", {});
+    } else {
+      this.signedIn(callbacks);
+    }
+  }
+
+  sendMFACode(code: string, callbacks: IAuthenticationCallback, mfaType?: string | null): void {
+    this.codes.push({ code, mfaType });
+    if (code === this.account.code) this.signedIn(callbacks);
+    else callbacks.onFailure({ code: "CodeMismatchException", message: "Invalid code received for user" });
+  }
+}
