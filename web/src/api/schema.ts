@@ -4,6 +4,41 @@
  */
 
 export interface paths {
+    "/admin/tenants/{tenant}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /admin/tenants/{tenant}/keys */
+        get: operations["list_keys_admin_tenants__tenant__keys_get"];
+        put?: never;
+        /** POST /admin/tenants/{tenant}/keys */
+        post: operations["create_key_admin_tenants__tenant__keys_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/tenants/{tenant}/keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** DELETE /admin/tenants/{tenant}/keys/{key_id} */
+        delete: operations["revoke_key_admin_tenants__tenant__keys__key_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dlq": {
         parameters: {
             query?: never;
@@ -328,6 +363,86 @@ export interface components {
          * @enum {string}
          */
         JobStatus: "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+        /** KeyCreated */
+        KeyCreated: {
+            /** Admin */
+            admin: boolean;
+            /** Created At */
+            created_at: string;
+            /** Key Id */
+            key_id: string;
+            /** Name */
+            name: string;
+            /** Revoked */
+            revoked: boolean;
+            /** Revoked At */
+            revoked_at?: string | null;
+            /**
+             * Secret
+             * @description shown once: only its SHA-256 digest is stored
+             */
+            secret: string;
+            /** Tenant */
+            tenant: string;
+        };
+        /** KeyIn */
+        KeyIn: {
+            /**
+             * Admin
+             * @description an operator's key, allowed on these routes
+             * @default false
+             */
+            admin: boolean;
+            /**
+             * Name
+             * @description what the key is for, e.g. 'ci'
+             */
+            name: string;
+        };
+        /** KeyOut */
+        KeyOut: {
+            /** Admin */
+            admin: boolean;
+            /** Created At */
+            created_at: string;
+            /** Key Id */
+            key_id: string;
+            /** Name */
+            name: string;
+            /** Revoked */
+            revoked: boolean;
+            /** Revoked At */
+            revoked_at?: string | null;
+            /** Tenant */
+            tenant: string;
+        };
+        /** KeyRevoked */
+        KeyRevoked: {
+            /** Admin */
+            admin: boolean;
+            /**
+             * Closed Connections
+             * @description live (WebSocket) connections of the key that were closed
+             */
+            closed_connections: number;
+            /** Created At */
+            created_at: string;
+            /** Key Id */
+            key_id: string;
+            /** Name */
+            name: string;
+            /** Revoked */
+            revoked: boolean;
+            /** Revoked At */
+            revoked_at?: string | null;
+            /** Tenant */
+            tenant: string;
+        };
+        /** KeysOut */
+        KeysOut: {
+            /** Keys */
+            keys: components["schemas"]["KeyOut"][];
+        };
         /**
          * ManifestJobIn
          * @description A job whose spec was PUT to the URL of POST /jobs/uploads.
@@ -512,6 +627,104 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_keys_admin_tenants__tenant__keys_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_key_admin_tenants__tenant__keys_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    revoke_key_admin_tenants__tenant__keys__key_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant: string;
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyRevoked"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_dead_letters_dlq_get: {
         parameters: {
             query?: {
