@@ -30,6 +30,10 @@ class InvalidJob(InvalidRequest):
     """The job as submitted cannot run: says which task and why."""
 
 
+class WorkflowNotStarted(DomainError):
+    """A job's workflow could not be started (an AWS failure, not the request's): asking again may work."""
+
+
 class TaskFailure(Exception):
     """Raised by task code for an error worth retrying (the default for any exception)."""
 

@@ -37,7 +37,11 @@ class JobStore(Protocol):
 
     def get_job(self, job_id: str) -> Job | None: ...
 
-    def set_job_status(self, job_id: str, status: JobStatus, *, only_from: tuple[JobStatus, ...]) -> bool: ...
+    def set_job_status(
+        self, job_id: str, status: JobStatus, *, only_from: tuple[JobStatus, ...], error: str | None = None
+    ) -> bool:
+        """Move the job to `status` from one of `only_from`, recording `error` as why when given."""
+        ...
 
     def dispatch_cursor(self, job_id: str) -> tuple[int, int]:
         """How many tasks were written and how many sent so far."""
@@ -88,9 +92,17 @@ class JobStore(Protocol):
         ...
 
     def reopen_tasks(
-        self, job_id: str, run: int, task_ids: list[str] | None, payload: dict[str, Any] | None, by: str
+        self,
+        job_id: str,
+        run: int,
+        task_ids: list[str] | None,
+        payload: dict[str, Any] | None,
+        by: str,
+        payload_ref: str | None = None,
     ) -> list[TaskRecord]:
-        """Put FAILED tasks (all, or those named) back to PENDING for `run`; returns those reopened."""
+        """Put FAILED tasks (all, or those named) back to PENDING for `run`; returns those reopened.
+
+        A new payload replaces theirs: inline, or stored in S3 at `payload_ref`."""
         ...
 
     def claim_window(self, job_id: str, count: int) -> range:

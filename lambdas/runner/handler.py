@@ -54,6 +54,7 @@ def runner() -> TaskRunner:
             load_payload=S3ManifestStore(settings.manifest_bucket).get_payload,
             release=partial(release, store=store, queues=queues),
             send_later=short_queue.send_later,
+            default_timeout_seconds=settings.task_timeouts.default_seconds[Runtime.LAMBDA],
         )
     return _runner
 
@@ -87,7 +88,7 @@ def run_batch(
         if isinstance(body, TaskBundle):
             finals.extend(task_runner.run_bundle(delivery, body.tasks, stopping_jobs=stopping, time_left=time_left))
             return
-        outcome = task_runner.run(delivery, stopping_jobs=stopping)
+        outcome = task_runner.run(delivery, stopping_jobs=stopping, message=body, time_left=time_left)
         if outcome is not None:
             finals.append(outcome)
 

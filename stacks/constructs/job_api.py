@@ -51,6 +51,7 @@ class JobApi(Construct):
                 "IDEMPOTENCY_TABLE_NAME": idempotency_table.table_name,
                 "MANIFEST_BUCKET": manifests.bucket_name,
                 "STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                **config.task_timeout_environment(),
             },
             timeout=Duration.seconds(29),
             memory_mb=1769,  # one full vCPU: validating 100,000 tasks is CPU-bound

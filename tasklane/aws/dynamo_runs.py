@@ -152,9 +152,9 @@ class JobControl:
                 TableName=self.table,
                 Key=job_key(job_id),
                 UpdateExpression="SET #status = :pending, run = :run, updated_at = :now "
-                "REMOVE resumed, task_token, stop_reason, stop_requested_at",
+                "REMOVE resumed, task_token, stop_reason, stop_requested_at, #error",
                 ConditionExpression=f"#status IN ({', '.join(finals)}) AND run = :previous",
-                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
                 ExpressionAttributeValues={
                     ":pending": av(JobStatus.PENDING.value), ":run": av(run), ":previous": av(run - 1),
                     ":now": av(now_iso()), **finals,
@@ -166,7 +166,13 @@ class JobControl:
         return job_from_item(item)
 
     def reopen_tasks(
-        self, job_id: str, run: int, task_ids: list[str] | None, payload: dict[str, Any] | None, by: str
+        self,
+        job_id: str,
+        run: int,
+        task_ids: list[str] | None,
+        payload: dict[str, Any] | None,
+        by: str,
+        payload_ref: str | None = None,
     ) -> list[TaskRecord]:
         job = self._ddb.get_item(TableName=self.table, Key=job_key(job_id), ConsistentRead=True)["Item"]
         tenant = job["tenant"]["S"]
@@ -177,11 +183,18 @@ class JobControl:
         reopened: list[TaskRecord] = []
         for start in range(0, len(failed), REOPEN_PER_TRANSACTION):
             chunk = failed[start : start + REOPEN_PER_TRANSACTION]
-            reopened += self._reopen_chunk(job_id, tenant, run, chunk, payload, by)
+            reopened += self._reopen_chunk(job_id, tenant, run, chunk, payload, by, payload_ref)
         return reopened
 
     def _reopen_chunk(
-        self, job_id: str, tenant: str, run: int, tasks: list[TaskRecord], payload: dict[str, Any] | None, by: str
+        self,
+        job_id: str,
+        tenant: str,
+        run: int,
+        tasks: list[TaskRecord],
+        payload: dict[str, Any] | None,
+        by: str,
+        payload_ref: str | None,
     ) -> list[TaskRecord]:
         live = list(tasks)
         while live:
@@ -194,7 +207,10 @@ class JobControl:
                     ":run": av(run), ":by": av(by), ":now": now,
                 }
                 removes = "#error"
-                if payload is not None:
+                if payload_ref is not None:
+                    sets += ", payload_json = :payload, payload_ref = :payload_ref"
+                    values[":payload"], values[":payload_ref"] = av("{}"), av(payload_ref)
+                elif payload is not None:
                     sets += ", payload_json = :payload"
                     values[":payload"] = av(json.dumps(payload))
                     removes += ", payload_ref"

@@ -289,6 +289,9 @@ def test_api_function_environment_points_at_the_platform(cdk_app: CdkApp, functi
             {"Ref": cdk_app.logical_id("orchestration", cdk_app.orchestration.workflow.state_machine)},
         ),
     }
+    # the task timeouts of the environment, as its settings read them
+    assert json.loads(env["TASK_TIMEOUT_MAX_SECONDS"]) == cdk_app.config.task_timeout_max_seconds
+    assert json.loads(env["TASK_TIMEOUT_DEFAULT_SECONDS"]) == cdk_app.config.task_timeout_default_seconds
     for name, (role, value) in expected.items():
         assert name in env, f"the API function has no {name}"
         import_name = env[name]["Fn::ImportValue"]

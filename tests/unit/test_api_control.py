@@ -222,7 +222,9 @@ def test_retry_of_a_failed_job_is_202_and_starts_run_1(api: Api) -> None:
     assert status == 202
     assert (body["job_id"], body["status"], body["run"]) == (job_id, "PENDING", 1)
     assert api.workflow.started[-1] == (
-        f"{job_id}-run1", {"job_id": job_id, "run": 1, "rerun": {"task_ids": None, "payload": None, "by": "key:abc"}}
+        f"{job_id}-run1",
+        {"job_id": job_id, "run": 1,
+         "rerun": {"task_ids": None, "payload": None, "payload_ref": None, "by": "key:abc"}},
     )
     # the run is open: asking again before it ends is a conflict
     assert api.call("POST", f"/jobs/{job_id}/retry")[0] == 409
@@ -421,7 +423,9 @@ def test_redrive_by_fingerprint_starts_a_run_of_the_chosen_tasks(api: Api) -> No
     assert body == {"redriven": 2, "runs": {job_id: 1}, "skipped": []}
     assert api.workflow.started[-1] == (f"{job_id}-run1", {
         "job_id": job_id, "run": 1,
-        "rerun": {"task_ids": [task_id_for(0), task_id_for(1)], "payload": {"v": 2}, "by": "key:abc"},
+        "rerun": {
+            "task_ids": [task_id_for(0), task_id_for(1)], "payload": {"v": 2}, "payload_ref": None, "by": "key:abc"
+        },
     })
     # When the run's dispatch step runs, the tasks are reopened and their dead letters leave the view
     queue = RecordingQueue()
