@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -68,6 +70,8 @@ class Session:
     """What the global options chose; tests pass one with an httpx.MockTransport as `obj`."""
 
     transport: httpx.BaseTransport | None = None
+    # How the client waits before sending a throttled or failed request again (tests record it instead).
+    sleep: Callable[[float], None] = time.sleep
     output: Output = Output.table
     target: TargetOptions = field(default_factory=TargetOptions)
     _client: TasklaneClient | None = None
@@ -75,7 +79,7 @@ class Session:
     def client(self) -> TasklaneClient:
         if self._client is None:
             target = resolve_target(self.target)
-            self._client = TasklaneClient(target.api_url, target.headers, transport=self.transport)
+            self._client = TasklaneClient(target.api_url, target.headers, transport=self.transport, sleep=self.sleep)
         return self._client
 
     def close(self) -> None:

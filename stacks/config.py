@@ -22,6 +22,8 @@ class EnvironmentConfig(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")
     retain_data: bool = False
     log_retention_days: int = 14
+    # How long a job's data stays readable: its manifest and its large payloads (a task's detail shows them).
+    data_retention_days: int = Field(default=90, ge=1)
     # Messages per runner invocation; each carries up to ten short tasks, so 10 is 100 tasks.
     runner_batch_size: int = Field(default=10, ge=1, le=10_000)
     runner_batching_window_seconds: int = Field(default=0, ge=0, le=300)

@@ -11,12 +11,14 @@ from typing import Any, Protocol
 from pydantic_core import to_json
 
 from tasklane.clock import now_iso
-from tasklane.errors import InvalidJob, InvalidRequest, JobNotFound, WorkflowNotStarted
+from tasklane.errors import InvalidJob, InvalidRequest, JobNotFound, TooLarge, WorkflowNotStarted
 from tasklane.models import Job, JobSpec, JobStatus, Runtime, TaskSpec, TaskTimeouts, execution_name
-from tasklane.ports import JobPage, JobStore, ManifestStore, WorkflowStarter
+from tasklane.ports import JobPage, JobStore, ManifestStore, UploadForm, WorkflowStarter
 from tasklane.registry import TaskRegistry
 
 UPLOAD_EXPIRES_SECONDS = 900
+# An uploaded job spec is read whole into the API's memory (1,769 MB): 1,000,000 small tasks are about 50 MB.
+MAX_UPLOAD_BYTES = 128 * 1024 * 1024
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 # JSON nested deeper than this is refused before it is parsed. Every reader after the API parses it again
 # inside a few more levels (the manifest, a queue message, a task item), and pydantic's parser stops at 200
@@ -182,18 +184,24 @@ def list_jobs(
     return store.list_jobs(tenant, status=status, limit=limit, next_token=next_token)
 
 
-def new_upload(tenant: str, manifests: ManifestStore, expires_in: int = UPLOAD_EXPIRES_SECONDS) -> tuple[str, str]:
-    """An id and a presigned URL where a job spec too large for one request can be put."""
+def new_upload(
+    tenant: str, manifests: ManifestStore, expires_in: int = UPLOAD_EXPIRES_SECONDS
+) -> tuple[str, UploadForm]:
+    """An id and a presigned POST form where a job spec too large for one request can be uploaded."""
     upload_id = uuid.uuid4().hex
-    return upload_id, manifests.upload_url(tenant, upload_id, expires_in)
+    return upload_id, manifests.upload_form(tenant, upload_id, expires_in, MAX_UPLOAD_BYTES)
 
 
 def read_upload(tenant: str, upload_id: str, manifests: ManifestStore) -> bytes:
     if not UPLOAD_ID.match(upload_id):
         raise InvalidRequest("manifest.upload_id is not an id that POST /jobs/uploads returned")
-    body = manifests.read_upload(tenant, upload_id)
+    # The size is checked before reading: an object put some other way must not fill the API's memory.
+    size = manifests.upload_size(tenant, upload_id)
+    if size is not None and size > MAX_UPLOAD_BYTES:
+        raise TooLarge(f"the uploaded job spec is {size} bytes; at most {MAX_UPLOAD_BYTES} are read")
+    body = manifests.read_upload(tenant, upload_id) if size is not None else None
     if body is None:
-        raise InvalidRequest(f"nothing was uploaded for manifest.upload_id {upload_id!r}; PUT the job spec first")
+        raise InvalidRequest(f"nothing was uploaded for manifest.upload_id {upload_id!r}; upload the job spec first")
     check_json_depth(body, "the uploaded job spec")
     return body
 

@@ -120,6 +120,14 @@ class TaskQueue(Protocol):
     def send(self, messages: list[TaskMessage]) -> None: ...
 
 
+@dataclass(frozen=True)
+class UploadForm:
+    """A presigned POST: the form fields (policy and SigV4 signature among them) go before the file."""
+
+    url: str
+    fields: dict[str, str]
+
+
 class ManifestStore(Protocol):
     def put(self, job_id: str, spec: JobSpec) -> None: ...
 
@@ -129,7 +137,13 @@ class ManifestStore(Protocol):
 
     def get(self, job_id: str) -> JobSpec: ...
 
-    def upload_url(self, tenant: str, upload_id: str, expires_in: int) -> str: ...
+    def upload_form(self, tenant: str, upload_id: str, expires_in: int, max_bytes: int) -> UploadForm:
+        """Where and how a client may POST one JSON document of at most `max_bytes` (S3 enforces both)."""
+        ...
+
+    def upload_size(self, tenant: str, upload_id: str) -> int | None:
+        """The size of what was uploaded, without reading it; None when nothing was."""
+        ...
 
     def read_upload(self, tenant: str, upload_id: str) -> bytes | None: ...
 

@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from lambdas.api.idempotency import IdempotencyConflict
 from lambdas.api.schemas import SUBMISSION_TAGS, ErrorDetail, ErrorOut
 from tasklane.auth import Unauthorized
-from tasklane.errors import InvalidRequest, JobConflict, JobNotFound, TaskNotFound, WorkflowNotStarted
+from tasklane.errors import InvalidRequest, JobConflict, JobNotFound, TaskNotFound, TooLarge, WorkflowNotStarted
 
 logger = Logger(child=True)
 
@@ -75,6 +75,8 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(InvalidRequest)
     def bad_request(error: InvalidRequest) -> Response[str]:
+        if isinstance(error, TooLarge):
+            return error_response(413, "too_large", str(error))
         return error_response(400, "invalid_request", str(error))
 
     @app.exception_handler(JobConflict)

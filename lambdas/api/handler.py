@@ -207,8 +207,11 @@ def _uploaded(who: Caller, job: ManifestJobIn) -> JobIn:
 @app.post("/jobs/uploads", responses=documented({201: ("created", UploadOut), 200: ("a replay", UploadOut)}))
 def new_upload(idempotency_key: IDEMPOTENCY_KEY = None) -> Response[UploadOut]:
     def create() -> tuple[int, dict[str, Any]]:
-        upload_id, url = jobs.new_upload(caller().tenant, services().manifests)
-        out = UploadOut(upload_id=upload_id, url=url, expires_in=jobs.UPLOAD_EXPIRES_SECONDS)
+        upload_id, form = jobs.new_upload(caller().tenant, services().manifests)
+        out = UploadOut(
+            upload_id=upload_id, url=form.url, fields=form.fields, expires_in=jobs.UPLOAD_EXPIRES_SECONDS,
+            max_bytes=jobs.MAX_UPLOAD_BYTES,
+        )
         return 201, out.model_dump(mode="json")
 
     status, body = replayable("POST /jobs/uploads", idempotency_key, create)

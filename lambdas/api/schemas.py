@@ -74,7 +74,7 @@ class ManifestRef(BaseModel):
 
 
 class ManifestJobIn(BaseModel):
-    """A job whose spec was PUT to the URL of POST /jobs/uploads."""
+    """A job whose spec was uploaded to the form of POST /jobs/uploads."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -92,10 +92,15 @@ SUBMISSION_TAGS = ("inline", "uploaded")
 
 
 class UploadOut(BaseModel):
+    """A presigned POST (SigV4): send `fields`, then the spec as the form's `file` part, to `url`."""
+
     upload_id: str
     url: str
+    fields: dict[str, str] = Field(description="form fields to send, in this order, before the file")
     expires_in: int
-    method: str = "PUT"
+    method: str = "POST"
+    content_type: str = Field(default="application/json", description="the only content type S3 accepts here")
+    max_bytes: int = Field(description="the largest spec S3 accepts here")
 
 
 class JobPageOut(BaseModel):

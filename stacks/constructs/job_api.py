@@ -20,6 +20,10 @@ from stacks.constructs.python_functions import PythonFunctions
 
 PUBLIC_ROUTES = ("health", "openapi.json", "docs")
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
+# A throttle refills within a second; a usage plan's quota (per day) does not, so its wait is longer than a
+# client retries for: the caller learns at once that its quota is spent.
+THROTTLED_RETRY_AFTER_SECONDS = 1
+QUOTA_RETRY_AFTER_SECONDS = 3600
 
 
 def _json_error(code: str) -> dict[str, str]:
@@ -130,4 +134,14 @@ class JobApi(Construct):
             self.rest_api.add_gateway_response(
                 f"{code.title().replace('_', '')}Response", type=response_type, response_headers=cors,
                 templates=_json_error(code),
+            )
+        # Every 429 of API Gateway's says when to ask again (jobctl waits that long, within its own bound).
+        for response_type, name, retry_after in (
+            (apigw.ResponseType.THROTTLED, "Throttled", THROTTLED_RETRY_AFTER_SECONDS),
+            (apigw.ResponseType.QUOTA_EXCEEDED, "QuotaExceeded", QUOTA_RETRY_AFTER_SECONDS),
+        ):
+            self.rest_api.add_gateway_response(
+                f"{name}Response", type=response_type, status_code="429",
+                response_headers={**cors, "Retry-After": f"'{retry_after}'"},
+                templates=_json_error("too_many_requests"),
             )

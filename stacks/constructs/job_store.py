@@ -10,6 +10,8 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.tables import on_demand_table
 
+UPLOAD_RETENTION_DAYS = 2
+
 
 class JobStore(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
@@ -37,5 +39,17 @@ class JobStore(Construct):
             enforce_ssl=True,
             removal_policy=config.removal_policy,
             auto_delete_objects=False,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90), prefix="manifests/")],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id=f"expire-{prefix.rstrip('/')}", prefix=prefix, expiration=Duration.days(days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+                for prefix, days in (
+                    ("manifests/", config.data_retention_days),
+                    ("payloads/", config.data_retention_days),
+                    # An upload is read once, at submission; it stays only as long as a replay of that
+                    # submission with the same Idempotency-Key (25 hours) may read it again.
+                    ("uploads/", UPLOAD_RETENTION_DAYS),
+                )
+            ],
         )

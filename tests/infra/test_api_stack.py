@@ -215,12 +215,20 @@ def test_gateway_responses_speak_the_api_error_shape(cdk_app: CdkApp, rest_api_i
         "ACCESS_DENIED": "forbidden",
         "DEFAULT_4XX": "bad_request",
         "DEFAULT_5XX": "gateway_error",
+        "THROTTLED": "too_many_requests",
+        "QUOTA_EXCEEDED": "too_many_requests",
     }
     assert set(responses) == set(expected)
     for response_type, code in expected.items():
         props = responses[response_type]
         assert props["RestApiId"] == {"Ref": rest_api_id}
-        assert props["ResponseParameters"] == {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}
+        retry_after = {"THROTTLED": "'1'", "QUOTA_EXCEEDED": "'3600'"}.get(response_type)
+        assert props["ResponseParameters"] == {
+            "gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+            **({"gatewayresponse.header.Retry-After": retry_after} if retry_after else {}),
+        }, response_type
+        # Every 429 API Gateway answers says when to ask again (before, a throttle had no Retry-After)
+        assert props.get("StatusCode") == ("429" if retry_after else None), response_type
         assert set(props["ResponseTemplates"]) == {"application/json"}
         template = props["ResponseTemplates"]["application/json"]
         # $context.error.messageString is the message already quoted as a JSON string.

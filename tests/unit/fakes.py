@@ -30,7 +30,7 @@ from tasklane.models import (
     TaskRecord,
     TaskStatus,
 )
-from tasklane.ports import CommitResult, JobPage, TaskPage
+from tasklane.ports import CommitResult, JobPage, TaskPage, UploadForm
 
 
 @dataclass
@@ -62,8 +62,14 @@ class InMemoryManifests:
     def get(self, job_id: str) -> JobSpec:
         return self.specs[job_id]
 
-    def upload_url(self, tenant: str, upload_id: str, expires_in: int) -> str:
-        return f"https://uploads.example.test/{tenant}/{upload_id}?expires={expires_in}"
+    def upload_form(self, tenant: str, upload_id: str, expires_in: int, max_bytes: int) -> UploadForm:
+        return UploadForm(url="https://uploads.example.test/", fields={
+            "key": f"uploads/{tenant}/{upload_id}.json", "expires": str(expires_in), "max_bytes": str(max_bytes),
+        })
+
+    def upload_size(self, tenant: str, upload_id: str) -> int | None:
+        body = self.uploads.get((tenant, upload_id))
+        return None if body is None else len(body)
 
     def read_upload(self, tenant: str, upload_id: str) -> bytes | None:
         return self.uploads.get((tenant, upload_id))

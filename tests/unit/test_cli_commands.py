@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cli_fakes import FakeApi, Jobctl, write_endpoints
+from cli_fakes import FakeApi, Jobctl, form_parts, write_endpoints
 
 HELLO_YAML = """\
 name: hello
@@ -111,11 +111,15 @@ def test_a_spec_over_5_mb_is_uploaded_then_submitted_by_manifest(jobctl: Jobctl,
     result = jobctl("-o", "json", "submit", str(path), "--idempotency-key", "big-1")
 
     assert result.exit_code == 0, result.output
-    upload, put, submit = api.requests
+    upload, post, submit = api.requests
     assert (upload.method, upload.url.path) == ("POST", "/v1/jobs/uploads")
-    assert (put.method, put.url.host) == ("PUT", "s3.test")
-    assert "authorization" not in put.headers  # the API key must not leak to S3
-    assert json.loads(put.content) == spec
+    assert (post.method, post.url.host) == ("POST", "s3.test")
+    assert "authorization" not in post.headers  # the API key must not leak to S3
+    # the presigned POST's signed fields, then the spec as the form's last part
+    parts = form_parts(post)
+    assert [name for name, _, _ in parts] == ["key", "Content-Type", "x-amz-algorithm", "policy", "x-amz-signature",
+                                              "file"]
+    assert parts[-1][2] == "application/json" and json.loads(parts[-1][1]) == spec
     assert json.loads(submit.content) == {"manifest": {"upload_id": f"{1:032x}"}}
     assert submit.headers["idempotency-key"] == "big-1"
     assert len(api.jobs["job0001"].tasks) == 5500
@@ -458,7 +462,8 @@ def test_an_unreachable_api_is_one_line_and_exit_3(jobctl: Jobctl, api: FakeApi)
 
 
 def test_a_non_json_error_answer_is_still_one_line(jobctl: Jobctl, api: FakeApi) -> None:
-    api.failures.append(httpx.Response(502, text="<html>\n<body>Bad Gateway</body>\n</html>"))
+    # (a read is sent again after a 5xx: this one fails every time)
+    api.failures.extend([httpx.Response(502, text="<html>\n<body>Bad Gateway</body>\n</html>")] * 5)
 
     result = jobctl("list")
 
@@ -479,3 +484,57 @@ def test_help_documents_the_exit_codes(jobctl: Jobctl) -> None:
 
 def test_an_unknown_command_exits_3(jobctl: Jobctl) -> None:
     assert jobctl("explode").exit_code == 3
+
+
+# --- throttling and failures ----------------------------------------------------------------------------
+
+
+def throttled(retry_after: str | None = "2") -> httpx.Response:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return httpx.Response(429, headers=headers, json={"error": {"code": "too_many_requests", "message": "slow down"}})
+
+
+def test_a_429_is_sent_again_after_the_wait_its_retry_after_asks_for(jobctl: Jobctl, api: FakeApi,
+                                                                      json_spec: Path) -> None:
+    api.failures.extend([throttled("2"), throttled("0")])
+
+    result = jobctl("-o", "json", "submit", str(json_spec))
+
+    # Before: the first 429 was the answer. A 429 was not served, so even a POST without a key is sent again
+    assert result.exit_code == 0, result.output
+    assert api.slept == [2.0, 0.0]
+    assert [r.url.path for r in api.requests] == ["/v1/jobs"] * 3
+    assert len(api.jobs) == 1
+
+
+def test_retries_are_bounded_and_back_off_without_a_retry_after(jobctl: Jobctl, api: FakeApi) -> None:
+    api.failures.extend([throttled(None)] * 10)
+
+    result = jobctl("list")
+
+    assert result.exit_code == 3
+    assert "(HTTP 429 too_many_requests)" in result.stderr
+    assert len(api.requests) == 5 and len(api.slept) == 4
+    # equal jitter: each wait within [c/2, c], the ceiling doubling from 0.5 s
+    for attempt, wait in enumerate(api.slept, start=1):
+        assert 0.25 * 2 ** (attempt - 1) <= wait <= 0.5 * 2 ** (attempt - 1)
+
+
+def test_a_retry_after_longer_than_jobctl_waits_is_reported_at_once(jobctl: Jobctl, api: FakeApi) -> None:
+    api.failures.append(throttled("3600"))  # a daily quota used up
+    result = jobctl("list")
+    assert result.exit_code == 3 and api.slept == [] and len(api.requests) == 1
+
+
+def test_a_5xx_is_sent_again_only_when_that_cannot_do_a_thing_twice(jobctl: Jobctl, api: FakeApi,
+                                                                     json_spec: Path) -> None:
+    bad_gateway = httpx.Response(502, json={"error": {"code": "gateway_error", "message": "bad gateway"}})
+    # a POST without an Idempotency-Key may have created the job: its 502 is the answer
+    api.failures.append(bad_gateway)
+    assert jobctl("submit", str(json_spec)).exit_code == 3
+    assert len(api.requests) == 1
+    # with a key, the API replays the first answer: sending it again is safe
+    api.failures.append(bad_gateway)
+    assert jobctl("submit", str(json_spec), "--idempotency-key", "k").exit_code == 0
+    assert [r.headers.get("idempotency-key") for r in api.requests[1:]] == ["k", "k"]
+    assert len(api.slept) == 1
