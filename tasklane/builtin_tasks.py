@@ -13,23 +13,23 @@ from tasklane.registry import TaskContext, registry
 
 SLEEP_PROGRESS_INTERVAL_SECONDS = 5.0
 # One task must not hold a runtime's slot or core unbounded. A sleep is refused at submission when it is
-# longer than its task's timeout (it could only time out), and never runs past SLEEP_MAX_SECONDS; hash
-# rounds take about 2.6 µs each on one core, so HASH_MAX_ROUNDS is about 13 s, well within the Lambda
+# longer than any task of its runtime may run (its maximum timeout), and never runs past SLEEP_MAX_SECONDS;
+# hash rounds take about 2.6 µs each on one core, so HASH_MAX_ROUNDS is about 13 s, well within the Lambda
 # runtime's maximum timeout.
 SLEEP_MAX_SECONDS = 3600.0
 HASH_MAX_ROUNDS = 5_000_000
 
 
-def _check_sleep(payload: dict[str, Any], timeout_seconds: int) -> None:
+def _check_sleep(payload: dict[str, Any], max_timeout_seconds: int) -> None:
     seconds = _checked(lambda: _number(payload, "seconds", default=1.0))
-    if seconds > min(SLEEP_MAX_SECONDS, timeout_seconds):
+    longest = min(SLEEP_MAX_SECONDS, max_timeout_seconds)
+    if seconds > longest:
         raise ValueError(
-            f"payload.seconds: {seconds:g} s is longer than the task may run "
-            f"({min(SLEEP_MAX_SECONDS, timeout_seconds):g} s: its timeout, at most {SLEEP_MAX_SECONDS:g} s)"
+            f"payload.seconds: {seconds:g} s is longer than a task of its runtime may run ({longest:g} s)"
         )
 
 
-def _check_hash(payload: dict[str, Any], timeout_seconds: int) -> None:
+def _check_hash(payload: dict[str, Any], max_timeout_seconds: int) -> None:
     _checked(lambda: _whole(payload, "rounds", default=1, most=HASH_MAX_ROUNDS))
 
 

@@ -67,7 +67,7 @@ def _resolved(
         timeout = timeouts.effective(runtime, task.timeout_seconds)
         if task_type.check is not None:
             try:
-                task_type.check(task.payload, timeout)
+                task_type.check(task.payload, timeouts.max_seconds[runtime])
             except ValueError as exc:
                 raise InvalidJob(f"tasks[{index}].{exc}") from None
         yield task, runtime, task.max_attempts or task_type.max_attempts, timeout

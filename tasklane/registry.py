@@ -24,8 +24,9 @@ class TaskContext:
 
 
 TaskFunction = Callable[[dict[str, Any], TaskContext], Any]
-# Checks a payload at submission against the task's effective timeout in seconds; raises ValueError naming
-# the field (e.g. "payload.seconds: ..."), so bad input is refused before any job exists.
+# Checks a payload at submission against the longest a task of its runtime may run (its maximum timeout, in
+# seconds); raises ValueError naming the field (e.g. "payload.seconds: ..."), so bad input is refused before
+# any job exists.
 PayloadCheck = Callable[[dict[str, Any], int], None]
 
 

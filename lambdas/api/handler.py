@@ -136,8 +136,10 @@ ERROR_STATUSES = {
     401: "missing or invalid credentials",
     404: "no such job or task for this tenant",
     409: "the job's state or the Idempotency-Key forbids it",
+    413: "the uploaded job spec is larger than the API reads",
     415: "the body is not JSON",
-    422: "the request does not match the schema",
+    422: "the request does not match the schema (or nests too deep)",
+    503: "the job's workflow could not start; ask again after Retry-After",
 }
 
 

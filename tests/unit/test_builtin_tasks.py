@@ -127,13 +127,16 @@ def test_a_job_with_a_sleep_longer_than_its_timeout_or_too_many_hash_rounds_is_r
             self.runtime: Runtime | None = None
             self.max_attempts: int | None = None
 
-    with pytest.raises(InvalidJob, match=r"tasks\[1\]\.payload\.seconds: 1e\+09 s is longer than the task may run"):
+    with pytest.raises(InvalidJob, match=r"tasks\[1\]\.payload\.seconds: 1e\+09 s is longer than a task of its"):
         build_spec("j", [Task("echo", {}), Task("sleep", {"seconds": 1e9})], registry)
-    # the default eks timeout (900 s) bounds a sleep that asks for no timeout; one that asks for more may sleep more
-    with pytest.raises(InvalidJob, match=r"tasks\[0\]\.payload\.seconds: 901 s .*\(900 s"):
-        build_spec("j", [Task("sleep", {"seconds": 901})], registry)
-    assert build_spec("j", [Task("sleep", {"seconds": 901}, timeout_seconds=1000)], registry).tasks[0].payload == {
-        "seconds": 901
+    # bounded by its runtime's maximum timeout: 100 s on lambda, 3,600 s on eks (sleep's own runtime)
+    lambda_sleep = Task("sleep", {"seconds": 101})
+    lambda_sleep.runtime = Runtime.LAMBDA
+    with pytest.raises(InvalidJob, match=r"tasks\[0\]\.payload\.seconds: 101 s .*\(100 s\)"):
+        build_spec("j", [lambda_sleep], registry)
+    # a sleep longer than its own timeout is fine: it is how a task that times out is tried
+    assert build_spec("j", [Task("sleep", {"seconds": 3600}, timeout_seconds=2)], registry).tasks[0].payload == {
+        "seconds": 3600
     }
     with pytest.raises(InvalidJob, match=r"tasks\[0\]\.payload\.rounds must be a non-negative integer of at most"):
         build_spec("j", [Task("hash", {"data": "x", "rounds": 10**12})], registry)
