@@ -4,7 +4,9 @@ A record carries one task or a bundle of them (short tasks travel ten to a messa
 are committed together after the batch, in one DynamoDB transaction per job. A task due for another
 attempt stays on the queue, hidden by ChangeMessageVisibility for its backoff delay, and is reported as
 a batch item failure; a bundled one leaves its bundle as a delayed message of its own. One consistent
-read per batch finds the jobs asked to stop, whose tasks are not started.
+read per batch finds the jobs asked to stop, whose tasks are not started. A task the invocation has no
+longer time to run to its timeout (every task has one) is sent on as a message of its own, its attempt
+unspent, so what finished is committed before the runner's own deadline.
 """
 
 from __future__ import annotations
