@@ -5,20 +5,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV ?= dev
 WORKERS ?= 2
+# Folders of task packages to bundle into both runtimes, comma-separated (docs/TASK_PACKAGES.md).
+TASK_PACKAGE ?=
+TASK_PACKAGE_CONTEXT := $(if $(TASK_PACKAGE),-c task_package=$(TASK_PACKAGE))
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install layer synth up down demo test test-unit test-infra test-e2e lint bench deploy clean
-.PHONY: web browser test-web test-browser
+.PHONY: web browser test-web test-browser api-types check-api-types
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml sdk/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . -e ./sdk
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -46,10 +49,10 @@ layer: install ## build the Lambda dependency layer (build/lambda/layer)
 	PY=$(PY) scripts/build_layer.sh
 
 synth: layer web ## synthesize every stack (offline, no Docker)
-	npx cdk synth --quiet -c env=$(ENV)
+	npx cdk synth --quiet -c env=$(ENV) $(TASK_PACKAGE_CONTEXT)
 
-up: layer web ## start the embedded AWS, deploy into it, start $(WORKERS) workers (idempotent)
-	WORKERS=$(WORKERS) $(PY) -m scripts.local_platform up
+up: layer web ## start the embedded AWS, deploy into it, start $(WORKERS) workers (idempotent); TASK_PACKAGE=DIR[,DIR]
+	WORKERS=$(WORKERS) TASK_PACKAGE="$(TASK_PACKAGE)" $(PY) -m scripts.local_platform up
 
 down: ## stop exactly what `make up` started
 	@if [ -x $(PY) ]; then $(PY) -m scripts.local_platform down; fi
@@ -59,7 +62,7 @@ demo: up ## run a 1,000-task job on the local platform with a live progress bar
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy tasklane lambdas workers stacks scripts cli bench
+	$(VENV)/bin/mypy tasklane lambdas workers stacks scripts cli bench examples sdk/tasklane_sdk
 
 test-unit: install
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
@@ -67,10 +70,23 @@ test-unit: install
 test-infra: layer web
 	$(PY) -m pytest tests/infra -q -p no:cacheprovider
 
+# The end-to-end tests run the example task package (examples/thumbnails) on both runtimes.
+EXAMPLE_PACKAGE := $(CURDIR)/examples/thumbnails
+test-e2e test-browser: TASK_PACKAGE = $(EXAMPLE_PACKAGE)
 test-e2e: up
-	$(PY) -m pytest tests/e2e -q -p no:cacheprovider
+	$(PY) -m pytest tests/e2e -q -p no:cacheprovider --require-platform
 
-test-web: web/node_modules/.installed ## the dashboard's component tests (Vitest, jsdom)
+# The dashboard's API types (web/src/api/schema.ts) are generated from the API's OpenAPI document.
+api-types: install web/node_modules/.installed ## regenerate the dashboard's API types from the API's OpenAPI document
+	mkdir -p build && $(PY) -m scripts.openapi_document > build/openapi.json
+	cd web && npx openapi-typescript ../build/openapi.json -o src/api/schema.ts
+
+check-api-types: install web/node_modules/.installed
+	mkdir -p build && $(PY) -m scripts.openapi_document > build/openapi.json
+	cd web && npx openapi-typescript ../build/openapi.json -o ../build/schema.ts >/dev/null
+	@cmp -s build/schema.ts web/src/api/schema.ts || { echo "web/src/api/schema.ts does not match the API's OpenAPI document: run make api-types"; diff -u web/src/api/schema.ts build/schema.ts | head -40; exit 1; }
+
+test-web: check-api-types ## the dashboard's API types against the API, and its component tests (Vitest, jsdom)
 	cd web && npm test --silent
 
 test-browser: up browser ## the dashboard in Chromium against the local platform (screenshots in test-artifacts/browser)
@@ -90,7 +106,7 @@ bench: up ## benchmarks (results in bench/results, summary in docs/BENCHMARKS.md
 	$(PY) -m bench $(BENCH_ARGS)
 
 deploy: layer web ## deploy to the AWS account of the current credentials: make deploy ENV=prod
-	npx cdk deploy --all -c env=$(ENV) --require-approval broadening
+	npx cdk deploy --all -c env=$(ENV) $(TASK_PACKAGE_CONTEXT) --require-approval broadening
 
 clean: down
 	rm -rf cdk.out build .local

@@ -141,7 +141,7 @@ def rest_event(method: str, path: str, body: dict[str, Any] | None = None) -> di
 def handler_latency(iterations: int, warmup: int = 200) -> dict[str, Any]:
     from lambdas.api import handler
     from tasklane.jobs import JobServices
-    from tasklane.registry import registry
+    from tasklane.task_packages import task_registry
 
     ids = (f"job{i:08d}" for i in range(10**9))
     lock = threading.Lock()
@@ -151,7 +151,7 @@ def handler_latency(iterations: int, warmup: int = 200) -> dict[str, Any]:
             return next(ids)
 
     services = JobServices(store=cast(Any, _Store()), manifests=cast(Any, _Manifests()),
-                           workflow=cast(Any, _Workflow()), registry=registry, new_job_id=new_id)
+                           workflow=cast(Any, _Workflow()), registry=task_registry(), new_job_id=new_id)
     handler.use_services(services)
     context = cast(Any, _Context())
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from cli import render
@@ -22,8 +25,8 @@ from tasklane.models import JobStatus, TaskStatus
 
 EXIT_CODES_HELP = (
     "Exit codes:\n\n"
-    "0  success; for watch, submit --watch and retry --watch: the job SUCCEEDED\n\n"
-    "1  the job FAILED\n\n"
+    "0  success; for watch, submit --watch and retry --watch: the job SUCCEEDED; for run-local: the task did\n\n"
+    "1  the job FAILED; for run-local: the task failed\n\n"
     "2  the job was CANCELLED or TIMED_OUT\n\n"
     "3  a usage error, or an API, network or endpoint error (one line on stderr)\n\n"
     "130  interrupted (Ctrl-C); a watched job goes on"
@@ -70,7 +73,7 @@ class Session:
     """What the global options chose; tests pass one with an httpx.MockTransport as `obj`."""
 
     transport: httpx.BaseTransport | None = None
-    # How the client waits before sending a throttled or failed request again (tests record it instead).
+    # How the client waits between its retries of a 429 or 5xx; tests record the waits instead.
     sleep: Callable[[float], None] = time.sleep
     output: Output = Output.table
     target: TargetOptions = field(default_factory=TargetOptions)
@@ -346,3 +349,50 @@ def dlq_redrive(
     for part in render.redrive_report(report):
         console.print(part)
     return None
+
+
+@app.command("run-local")
+def run_local(
+    ctx: typer.Context,
+    task_type: Annotated[str, typer.Argument(help="The task type, built in or from --package")],
+    payload: Annotated[str, typer.Option(help="The task's payload, as JSON")] = "{}",
+    packages: Annotated[
+        list[str] | None, typer.Option("--package", help="A task package folder to import (repeatable)")
+    ] = None,
+    max_attempts: Annotated[int | None, typer.Option(min=1, max=100, help="Default: the type's own")] = None,
+    timeout: Annotated[int | None, typer.Option(min=1, help="Seconds an attempt may take")] = None,
+    no_retry: Annotated[bool, typer.Option("--no-retry", help="Run the first attempt only")] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Run one task in this process, as a runtime would, without the platform: exit 0 when it succeeds, 1 when
+    it fails. Retries run at once; the delay the platform would wait is shown instead."""
+    from tasklane.task_packages import TaskPackageError, load_task_packages, task_registry
+    from tasklane.testing import run_task
+
+    try:
+        body = json.loads(payload)
+    except ValueError as error:
+        raise typer.BadParameter(f"--payload is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise typer.BadParameter("--payload must be a JSON object")
+    try:
+        tasks = task_registry()
+        load_task_packages(packages or [], tasks)
+    except TaskPackageError as error:
+        fail(str(error))
+    run = run_task(task_type, body, max_attempts=max_attempts, timeout_seconds=timeout, retry=not no_retry,
+                   tasks=tasks)
+    if session(ctx, output).output is Output.json:
+        render.print_json(dataclasses.asdict(run))
+    else:
+        console = render.console()
+        for attempt in run.attempts:
+            then = f"; the platform would retry after {attempt.retry_delay_seconds:.1f} s" \
+                if attempt.kind == "RETRY" else ""
+            console.print(f"attempt {attempt.attempt}: {render.status_markup(attempt.kind)}"
+                          f"{': ' + escape(attempt.error) if attempt.error else ''}{then}", soft_wrap=True)
+        for fraction, note in run.progress:
+            console.print(f"progress {fraction:.0%}{': ' + escape(note) if note else ''}", soft_wrap=True)
+        if run.succeeded:
+            render.print_json(run.result)
+    raise typer.Exit(0 if run.succeeded else 1)

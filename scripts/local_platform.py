@@ -23,7 +23,7 @@ import typer
 
 from scripts import dashboard, live_pump
 from scripts.local_tenants import issue_local_tenants
-from stacks.assets import source_digest
+from stacks.assets import source_digest, task_package_folders, task_packages_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
@@ -153,10 +153,16 @@ def _assembly_hash() -> str:
     return digest.hexdigest()
 
 
-def deploy(ministack_pid: int) -> dict[str, dict[str, str]]:
+def deploy(ministack_pid: int, task_package: str = "") -> dict[str, dict[str, str]]:
     env = _env()
-    subprocess.run(["npx", "cdk", "synth", "--quiet", "-c", f"env={ENV_NAME}"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    packages = ["-c", f"task_package={task_package}"] if task_package else []
+    synth = subprocess.run(["npx", "cdk", "synth", "--quiet", "-c", f"env={ENV_NAME}", *packages], cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if synth.returncode != 0:
+        (LOGS / "synth.log").write_text(synth.stderr)
+        # The app's own last line says what is wrong (a broken task package, say).
+        last = (synth.stderr.strip().splitlines() or ["cdk synth failed"])[-1]
+        raise typer.Exit(_fail(f"{last} (see {LOGS / 'synth.log'})"))
     wanted = {"ministack_pid": ministack_pid, "assembly": _assembly_hash()}
     recorded = json.loads(DEPLOYED.read_text()) if DEPLOYED.exists() else {}
     if {k: recorded.get(k) for k in wanted} == wanted:
@@ -181,7 +187,7 @@ def deploy(ministack_pid: int) -> dict[str, dict[str, str]]:
     return dict(outputs)
 
 
-def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, Any]:
+def write_endpoints(outputs: dict[str, dict[str, str]], task_package: str = "") -> dict[str, Any]:
     data = outputs[f"tasklane-{ENV_NAME}-data"]
     orchestration = outputs[f"tasklane-{ENV_NAME}-orchestration"]
     api = outputs[f"tasklane-{ENV_NAME}-api"]
@@ -203,6 +209,8 @@ def write_endpoints(outputs: dict[str, dict[str, str]]) -> dict[str, Any]:
         "long_dlq_url": orchestration["LongDeadLetterQueueUrl"],
         "control_queue_url": orchestration["ControlQueueUrl"],
         "user_pool_id": data["UserPoolId"],
+        # The task packages deployed beside the built-in task types, by folder.
+        "task_packages": [folder.strip() for folder in task_package.split(",") if folder.strip()],
         "cognito": {
             "region": AWS_ENV["AWS_REGION"],
             "user_pool_id": data["UserPoolId"],
@@ -235,9 +243,20 @@ def worker_env(endpoints: dict[str, Any], extra: dict[str, str] | None = None) -
     })
 
 
-def ensure_workers(count: int, endpoints: dict[str, Any]) -> list[int]:
+def task_package_env(task_package: str) -> dict[str, str]:
+    """The workers import the task packages from the folder the synth staged them in, with their requirements."""
+    folders = tuple(folder.strip() for folder in task_package.split(",") if folder.strip())
+    staged = task_packages_dir(folders)
+    if staged is None:
+        return {}
+    return {"TASK_PACKAGES": ",".join(sorted(path.name for path in task_package_folders(folders))),
+            "PYTHONPATH": str(staged)}
+
+
+def ensure_workers(count: int, endpoints: dict[str, Any], task_package: str = "") -> list[int]:
     """Run `count` workers; running ones are replaced (after draining) when their code changed."""
-    code = source_digest(("tasklane", "workers"))
+    packages = task_package_env(task_package)
+    code = source_digest(("tasklane", "workers")) + packages.get("PYTHONPATH", "")
     code_file = LOCAL / "workers.code"
     if code_file.exists() and code_file.read_text() != code:
         for running in sorted(PIDS.glob("worker-*.pid")):
@@ -246,7 +265,7 @@ def ensure_workers(count: int, endpoints: dict[str, Any]) -> list[int]:
     pids = []
     for index in range(count):
         name = f"worker-{index}"
-        pid = _recorded(name) or _start(name, [sys.executable, "-m", "workers"], worker_env(endpoints))
+        pid = _recorded(name) or _start(name, [sys.executable, "-m", "workers"], worker_env(endpoints, packages))
         pids.append(pid)
     for extra in sorted(PIDS.glob("worker-*.pid")):
         if int(extra.stem.split("-")[1]) >= count:
@@ -299,12 +318,15 @@ def _fail(message: str) -> int:
 
 
 @cli.command()
-def up(workers: int = typer.Option(2, envvar="WORKERS", min=0, help="long-task worker processes")) -> None:
+def up(
+    workers: int = typer.Option(2, envvar="WORKERS", min=0, help="long-task worker processes"),
+    task_package: str = typer.Option("", envvar="TASK_PACKAGE", help="task package folders, comma-separated"),
+) -> None:
     """Start the embedded AWS, deploy the stacks into it, start the workers; returns when all are ready."""
     os.environ.update(AWS_ENV)  # this process talks to the embedded AWS too (issuing local tenants)
     pid = ensure_embedded_aws()
-    endpoints = write_endpoints(deploy(pid))
-    ensure_workers(workers, endpoints)
+    endpoints = write_endpoints(deploy(pid, task_package), task_package)
+    ensure_workers(workers, endpoints, task_package)
     ensure_live_pump(endpoints)
     served = ensure_dashboard(endpoints)
     typer.echo(f"embedded AWS: {GATEWAY} (pid {pid})")

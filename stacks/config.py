@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import RemovalPolicy
@@ -51,6 +52,8 @@ class EnvironmentConfig(BaseModel):
     # CIDRs (none listed: from anywhere, still behind IAM authentication).
     eks_public_endpoint: bool = True
     eks_public_access_cidrs: tuple[str, ...] = ()
+    # Folders of the users' task packages, bundled into both runtimes: `-c task_package=DIR[,DIR]`, not cdk.json.
+    task_packages: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def task_timeouts_fit(self) -> EnvironmentConfig:
@@ -82,6 +85,11 @@ class EnvironmentConfig(BaseModel):
     def resource_prefix(self) -> str:
         return f"{PROJECT}-{self.name}"
 
+    @property
+    def task_package_modules(self) -> str:
+        """TASK_PACKAGES for the deployed components: each package by module name, as bundled."""
+        return ",".join(Path(folder).expanduser().resolve().name for folder in self.task_packages)
+
 
 def load_config(node: Node) -> EnvironmentConfig:
     """The environment named by the `env` context key, defaulting to dev."""
@@ -89,4 +97,6 @@ def load_config(node: Node) -> EnvironmentConfig:
     environments: dict[str, Any] = node.try_get_context("environments") or {}
     if env_name not in environments:
         raise ValueError(f"unknown environment {env_name!r}; cdk.json defines: {', '.join(sorted(environments))}")
-    return EnvironmentConfig(name=env_name, **environments[env_name])
+    packages = tuple(folder.strip() for folder in str(node.try_get_context("task_package") or "").split(",")
+                     if folder.strip())
+    return EnvironmentConfig(name=env_name, **environments[env_name], task_packages=packages)

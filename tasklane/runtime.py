@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_queue import task_queue
@@ -10,8 +9,8 @@ from tasklane.aws.stepfunctions import StepFunctionsStarter
 from tasklane.jobs import JobServices
 from tasklane.models import Runtime
 from tasklane.ports import TaskQueue
-from tasklane.registry import registry
 from tasklane.settings import ApiSettings, OrchestratorSettings
+from tasklane.task_packages import task_registry
 
 
 def job_services(settings: ApiSettings) -> JobServices:
@@ -19,7 +18,7 @@ def job_services(settings: ApiSettings) -> JobServices:
         store=DynamoJobStore(settings.table_name),
         manifests=S3ManifestStore(settings.manifest_bucket),
         workflow=StepFunctionsStarter(settings.state_machine_arn),
-        registry=registry,
+        registry=task_registry(),
         timeouts=settings.task_timeouts,
     )
 

@@ -14,6 +14,18 @@ class _Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
 
+class TaskPackageSettings(_Settings):
+    """Which task packages a component imports beside the built-in task types (tasklane.task_packages)."""
+
+    # Comma-separated: module names (as deployed: in the Lambda code asset and the worker image), or folders
+    # of importable packages (a local run).
+    task_packages: str = ""
+
+    @property
+    def packages(self) -> list[str]:
+        return [name.strip() for name in self.task_packages.split(",") if name.strip()]
+
+
 class StoreSettings(_Settings):
     table_name: str = Field(min_length=1)
 

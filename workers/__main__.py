@@ -12,7 +12,6 @@ from functools import partial
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_consumer import SqsConsumer
@@ -21,8 +20,8 @@ from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.flow import release
 from tasklane.models import Runtime
 from tasklane.ports import TaskQueue
-from tasklane.registry import registry
 from tasklane.running import TaskRunner
+from tasklane.task_packages import task_registry
 from workers.health import HealthServer
 from workers.heartbeat import Heartbeat
 from workers.metrics import Metrics
@@ -74,7 +73,7 @@ def build_worker(settings: WorkerSettings) -> tuple[Worker, Metrics]:
         store=store,
         resumer=StepFunctionsResumer(),
         retries=heartbeat.guard(long_queue),
-        registry=registry,
+        registry=task_registry(),
         load_payload=manifests.get_payload if manifests else None,
         release=partial(release, store=store, queues=queues) if settings.short_queue_url else None,
         send_later=long_queue.send_later,

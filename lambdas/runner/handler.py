@@ -21,7 +21,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_queue import task_queue
@@ -30,9 +29,9 @@ from tasklane.execution import TaskOutcome
 from tasklane.flow import release
 from tasklane.models import Runtime, TaskBundle, TaskMessage, read_queue_body_or_why_not, tasks_of
 from tasklane.ports import TaskQueue
-from tasklane.registry import registry
 from tasklane.running import Delivery, TaskRunner
 from tasklane.settings import RunnerSettings
+from tasklane.task_packages import task_registry
 
 logger = Logger(service="tasklane-runner")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -52,7 +51,7 @@ def runner() -> TaskRunner:
             store=store,
             resumer=StepFunctionsResumer(),
             retries=short_queue,
-            registry=registry,
+            registry=task_registry(),
             load_payload=S3ManifestStore(settings.manifest_bucket).get_payload,
             release=partial(release, store=store, queues=queues),
             send_later=short_queue.send_later,

@@ -19,7 +19,7 @@ class PythonFunctions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
         super().__init__(scope, construct_id)
         self._config = config
-        self._code = lambda_.Code.from_asset(str(lambda_code_dir()))
+        self._code = lambda_.Code.from_asset(str(lambda_code_dir(config.task_packages)))
         self.layer = lambda_.LayerVersion(
             self,
             "Dependencies",
@@ -60,6 +60,7 @@ class PythonFunctions(Construct):
             environment={
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 "POWERTOOLS_SERVICE_NAME": "tasklane",
+                **({"TASK_PACKAGES": self._config.task_package_modules} if self._config.task_packages else {}),
                 **environment,
             },
         )

@@ -15,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.lambda_layer_kubectl_v36 import KubectlV36Layer
 from constructs import Construct
 
+from stacks.assets import task_package_sources
 from stacks.config import EnvironmentConfig
 from stacks.constructs import worker_manifests as m
 
@@ -27,6 +28,7 @@ IMAGE_EXCLUDE = [
     "!requirements-worker.txt",
     "!tasklane",
     "!workers",
+    "!build/lambda/task-packages-src-*",
     "**/__pycache__",
     "**/*.pyc",
 ]
@@ -144,11 +146,13 @@ class WorkerFleet(Construct):
         )
 
         # Built only when the app is deployed or its assets published; synth just hashes the files.
+        task_packages = task_package_sources(config.task_packages)
         self.image = ecr_assets.DockerImageAsset(
             self,
             "WorkerImage",
             directory=str(REPO_ROOT),
             file=DOCKERFILE,
+            build_args={"TASK_PACKAGES": str(task_packages.relative_to(REPO_ROOT))} if task_packages else None,
             exclude=IMAGE_EXCLUDE,
             ignore_mode=IgnoreMode.DOCKER,
             platform=ecr_assets.Platform.LINUX_AMD64,
@@ -165,6 +169,7 @@ class WorkerFleet(Construct):
             max_replicas=config.worker_max_replicas,
             concurrency=config.worker_concurrency,
             visibility_seconds=config.long_task_visibility_seconds,
+            task_packages=config.task_package_modules,
         )
 
         # Worker identity (IRSA): this queue, this table, this bucket and nothing else.

@@ -49,6 +49,8 @@ class WorkerManifestSettings:
     visibility_seconds: int
     # Where a windowed job's next short tasks go when a long one ends; empty: the worker sends none.
     short_queue_url: str = ""
+    # TASK_PACKAGES: the task packages in the image, by module name; empty: only the built-in task types.
+    task_packages: str = ""
     namespace: str = "tasklane"
     name: str = "tasklane-worker"
     service_account: str = "tasklane-worker"
@@ -105,6 +107,7 @@ def _env(s: WorkerManifestSettings) -> list[dict[str, str]]:
         "LONG_QUEUE_URL": s.queue_url,
         "MANIFEST_BUCKET": s.bucket_name,
         **({"SHORT_QUEUE_URL": s.short_queue_url} if s.short_queue_url else {}),
+        **({"TASK_PACKAGES": s.task_packages} if s.task_packages else {}),
         "AWS_REGION": s.region,
         # botocore takes its region from this one.
         "AWS_DEFAULT_REGION": s.region,

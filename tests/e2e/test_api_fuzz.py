@@ -14,16 +14,15 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from cli.client import local_endpoints
 
-
-def _schema() -> Any:
-    endpoints = local_endpoints()
-    # A first call may meet a cold function on a busy machine: allow it time.
+@pytest.fixture(scope="session")
+def api_schema(endpoints: dict[str, Any]) -> Any:
+    # Loaded when the test runs, not at import, so collecting the suite needs no platform. A first call may meet
+    # a cold function on a busy machine: allow it time.
     return schemathesis.openapi.from_url(endpoints["api_url"] + "openapi.json", timeout=60)
 
 
-schema = _schema()
+schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()

@@ -287,3 +287,17 @@ def cdk_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CdkApp]:
 def prod_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CdkApp]:
     """The app as `cdk synth -c env=prod` builds it, for the settings that differ per environment."""
     yield build(tmp_path_factory.mktemp("cdk-prod"), {**CDK_CONTEXT, "env": "prod"})
+
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The stacks package the Lambda dependency layer and the dashboard's build as assets: build them when
+    missing, as `make test-infra` does, so that plain `pytest` from the root works after `make install`."""
+    import subprocess
+
+    from stacks.assets import LAYER_DIR
+    from stacks.constructs.dashboard_site import WEB_DIST
+
+    if not (LAYER_DIR / "python").is_dir() or not (WEB_DIST / "index.html").is_file():
+        root = Path(__file__).parents[2]
+        subprocess.run(["make", "--no-print-directory", "-s", "layer", "web"], cwd=root, check=True)

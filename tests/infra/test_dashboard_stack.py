@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import CdkApp
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import CdkApp
 
 ROLE = "dashboard"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"

@@ -4,10 +4,12 @@ consumer that pushes job changes to subscribed dashboards."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import CdkApp
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import CdkApp
 
 ROLE = "live"
 

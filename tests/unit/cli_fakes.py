@@ -73,7 +73,6 @@ class FakeApi:
     def __init__(self) -> None:
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[httpx.Request] = []
-        self.slept: list[float] = []  # the waits jobctl's client asked for before sending a request again
         self.idempotency: dict[str, tuple[Any, str]] = {}
         self.uploads: dict[str, bytes | None] = {}
         self.expired_uploads: set[str] = set()  # their presigned URLs refuse PUTs
@@ -322,11 +321,13 @@ class Jobctl:
     api: FakeApi
     endpoints: Path
     runner: CliRunner = field(default_factory=CliRunner)
+    # The client's waits between retries, recorded rather than slept.
+    waits: list[float] = field(default_factory=list)
 
     def __call__(self, *args: str, env: Mapping[str, str | None] | None = None, target: bool = True) -> Result:
         prefix = ["--endpoints", str(self.endpoints)] if target else []
         return self.runner.invoke(app, [*prefix, *args], env={**CLEAN_ENV, **(env or {})},
-                                  obj=Session(transport=self.api.transport, sleep=self.api.slept.append))
+                                  obj=Session(transport=self.api.transport, sleep=self.waits.append))
 
 
 def write_endpoints(path: Path, tenants: dict[str, str] | None = None) -> Path:

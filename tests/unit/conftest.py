@@ -7,17 +7,15 @@ AWS on 127.0.0.1:4566 or the real one. moto answers in-process and needs no sock
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
+from api_harness import BUCKET, Api
 from fakes import RecordingWorkflow
-from lambda_events import TENANT, FakeLambdaContext, api_event
 from moto import mock_aws
 
 from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
@@ -29,7 +27,6 @@ from tasklane.registry import registry
 
 REGION = "us-east-1"
 TABLE = "tasklane-jobs-test"
-BUCKET = "tasklane-manifests-test"
 IDEMPOTENCY_TABLE = "tasklane-idempotency-test"
 
 
@@ -149,27 +146,6 @@ def sqs(aws: None, boto_clients: dict[str, Any]) -> Any:
 @pytest.fixture
 def sfn(aws: None, boto_clients: dict[str, Any]) -> Any:
     return _client(boto_clients, "stepfunctions")
-
-
-@dataclass
-class Api:
-    """The job API's Lambda handler over moto, with recording workflows; `call` answers (status, JSON body)."""
-
-    services: JobServices
-    workflow: RecordingWorkflow  # starts executions
-    resumer: RecordingWorkflow  # interrupts a waiting execution (cancel)
-    store: DynamoJobStore
-    manifests: S3ManifestStore
-
-    def call(
-        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None, tenant: str = TENANT, authorizer: dict[str, Any] | None = None,
-    ) -> tuple[int, Any]:
-        from lambdas.api import handler
-
-        event = api_event(method, path, body, query, headers=headers, tenant=tenant, authorizer=authorizer)
-        response = handler.lambda_handler(event, FakeLambdaContext())
-        return response["statusCode"], json.loads(response["body"])
 
 
 @pytest.fixture

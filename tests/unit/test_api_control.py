@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import BUCKET, Api
+from api_harness import BUCKET, Api
 from fakes import RecordingQueue
 
 from tasklane.aws.dynamodb_store import DynamoJobStore

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Api
+from api_harness import Api
 from lambda_events import FakeLambdaContext, api_event
 
 from lambdas.api import handler

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from cli_fakes import FakeApi, Jobctl, form_parts, write_endpoints
 
+from tasklane_sdk import RetryPolicy
+
 HELLO_YAML = """\
 name: hello
 metadata: {owner: tests, since: 2026-01-01}
@@ -64,7 +66,7 @@ def test_submit_yaml_sends_the_spec_as_json_and_prints_the_job(jobctl: Jobctl, a
     assert body["metadata"] == {"owner": "tests", "since": "2026-01-01"}  # a YAML date arrives as a string
     assert [t["type"] for t in body["tasks"]] == ["echo", "hash", "sleep"]
     assert api.requests[0].headers["authorization"] == "ApiKey tlk_acme"
-    assert "idempotency-key" not in api.requests[0].headers
+    assert api.requests[0].headers["idempotency-key"].startswith("sdk-")  # made by the client: a retry is safe
 
 
 def test_submit_json_with_json_output_prints_the_api_answer(jobctl: Jobctl, api: FakeApi, json_spec: Path) -> None:
@@ -453,17 +455,17 @@ def test_dlq_redrive_needs_a_selection(jobctl: Jobctl, api: FakeApi, args: list[
 
 
 def test_an_unreachable_api_is_one_line_and_exit_3(jobctl: Jobctl, api: FakeApi) -> None:
-    api.failures.append(httpx.ConnectError("[Errno 111] Connection refused"))
+    api.failures += [httpx.ConnectError("[Errno 111] Connection refused")] * RetryPolicy().attempts
 
     result = jobctl("get", "job0001")
 
     assert result.exit_code == 3
+    assert len(jobctl.waits) == RetryPolicy().attempts - 1  # retried with backoff before giving up
     assert result.stderr == "error: cannot reach https://api.test/v1/jobs/job0001: [Errno 111] Connection refused\n"
 
 
 def test_a_non_json_error_answer_is_still_one_line(jobctl: Jobctl, api: FakeApi) -> None:
-    # (a read is sent again after a 5xx: this one fails every time)
-    api.failures.extend([httpx.Response(502, text="<html>\n<body>Bad Gateway</body>\n</html>")] * 5)
+    api.failures += [httpx.Response(502, text="<html>\n<body>Bad Gateway</body>\n</html>")] * RetryPolicy().attempts
 
     result = jobctl("list")
 
@@ -484,57 +486,3 @@ def test_help_documents_the_exit_codes(jobctl: Jobctl) -> None:
 
 def test_an_unknown_command_exits_3(jobctl: Jobctl) -> None:
     assert jobctl("explode").exit_code == 3
-
-
-# --- throttling and failures ----------------------------------------------------------------------------
-
-
-def throttled(retry_after: str | None = "2") -> httpx.Response:
-    headers = {"Retry-After": retry_after} if retry_after is not None else {}
-    return httpx.Response(429, headers=headers, json={"error": {"code": "too_many_requests", "message": "slow down"}})
-
-
-def test_a_429_is_sent_again_after_the_wait_its_retry_after_asks_for(jobctl: Jobctl, api: FakeApi,
-                                                                      json_spec: Path) -> None:
-    api.failures.extend([throttled("2"), throttled("0")])
-
-    result = jobctl("-o", "json", "submit", str(json_spec))
-
-    # Before: the first 429 was the answer. A 429 was not served, so even a POST without a key is sent again
-    assert result.exit_code == 0, result.output
-    assert api.slept == [2.0, 0.0]
-    assert [r.url.path for r in api.requests] == ["/v1/jobs"] * 3
-    assert len(api.jobs) == 1
-
-
-def test_retries_are_bounded_and_back_off_without_a_retry_after(jobctl: Jobctl, api: FakeApi) -> None:
-    api.failures.extend([throttled(None)] * 10)
-
-    result = jobctl("list")
-
-    assert result.exit_code == 3
-    assert "(HTTP 429 too_many_requests)" in result.stderr
-    assert len(api.requests) == 5 and len(api.slept) == 4
-    # equal jitter: each wait within [c/2, c], the ceiling doubling from 0.5 s
-    for attempt, wait in enumerate(api.slept, start=1):
-        assert 0.25 * 2 ** (attempt - 1) <= wait <= 0.5 * 2 ** (attempt - 1)
-
-
-def test_a_retry_after_longer_than_jobctl_waits_is_reported_at_once(jobctl: Jobctl, api: FakeApi) -> None:
-    api.failures.append(throttled("3600"))  # a daily quota used up
-    result = jobctl("list")
-    assert result.exit_code == 3 and api.slept == [] and len(api.requests) == 1
-
-
-def test_a_5xx_is_sent_again_only_when_that_cannot_do_a_thing_twice(jobctl: Jobctl, api: FakeApi,
-                                                                     json_spec: Path) -> None:
-    bad_gateway = httpx.Response(502, json={"error": {"code": "gateway_error", "message": "bad gateway"}})
-    # a POST without an Idempotency-Key may have created the job: its 502 is the answer
-    api.failures.append(bad_gateway)
-    assert jobctl("submit", str(json_spec)).exit_code == 3
-    assert len(api.requests) == 1
-    # with a key, the API replays the first answer: sending it again is safe
-    api.failures.append(bad_gateway)
-    assert jobctl("submit", str(json_spec), "--idempotency-key", "k").exit_code == 0
-    assert [r.headers.get("idempotency-key") for r in api.requests[1:]] == ["k", "k"]
-    assert len(api.slept) == 1

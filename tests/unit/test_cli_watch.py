@@ -12,6 +12,7 @@ from cli_fakes import FakeApi, Jobctl, write_endpoints
 
 from cli.client import TasklaneClient
 from cli.watch import RateMeter, poll_job
+from tasklane_sdk import RetryPolicy
 
 
 @pytest.fixture
@@ -119,7 +120,8 @@ def test_watch_rides_out_a_few_network_and_5xx_failures(jobctl: Jobctl, api: Fak
 
 def test_watch_gives_up_after_five_failures_in_a_row(jobctl: Jobctl, api: FakeApi) -> None:
     job = api.add_job(statuses=["RUNNING", "SUCCEEDED"])
-    api.failures += [httpx.ConnectError("connection refused")] * 5
+    # five polls, each of them retried by the client as often as its policy allows
+    api.failures += [httpx.ConnectError("connection refused")] * 5 * RetryPolicy().attempts
 
     result = jobctl("watch", job, "--interval", "0")
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import BUCKET
+from api_harness import BUCKET
 from fakes import RecordingWorkflow, Spy
 from lambda_events import FakeLambdaContext, sqs_record
 

@@ -1,0 +1,151 @@
+"""The asynchronous client: the same calls as `Client`, awaited, for asyncio applications."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from tasklane_sdk import _core
+from tasklane_sdk._core import ApiError, JobWaitTimeout, RetryPolicy
+
+
+class AsyncClient:
+    """The job API as one tenant, over httpx.AsyncClient; see `Client` for what each call does."""
+
+    def __init__(
+        self,
+        api_url: str,
+        headers: dict[str, str] | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self.retry_policy = retry or RetryPolicy()
+        self._timeout = timeout
+        self._transport = transport
+        self._sleep = sleep
+        auth = {"Authorization": f"ApiKey {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(base_url=self.api_url, headers={**auth, **(headers or {})},
+                                       timeout=timeout, transport=transport)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        request = self._http.build_request(method, path.lstrip("/"), **kwargs)
+        for attempt in range(1, self.retry_policy.attempts + 1):
+            try:
+                response = await self._http.send(request)
+            except httpx.TransportError as error:
+                if attempt == self.retry_policy.attempts or not _core.should_retry(request, error):
+                    raise
+                await self._sleep(self.retry_policy.delay(attempt))
+                continue
+            if attempt < self.retry_policy.attempts and _core.should_retry(request, response):
+                await self._sleep(self.retry_policy.delay(attempt, _core.retry_after_seconds(response)))
+                continue
+            return _core.body_of(response)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def submit(self, job: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        key = idempotency_key or _core.new_idempotency_key()
+        return dict(await self.request("POST", "jobs", json=job, headers=_core.key_header(key)))
+
+    async def submit_large(self, spec: bytes | dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        body = spec if isinstance(spec, bytes) else json.dumps(spec).encode()
+        key = idempotency_key or _core.new_idempotency_key()
+        upload_headers = _core.key_header(_core.upload_key(key, body))
+        upload = dict(await self.request("POST", "jobs/uploads", headers=upload_headers))
+        async with httpx.AsyncClient(timeout=max(self._timeout, 300.0), transport=self._transport) as s3:
+            response = await s3.send(_core.upload_request(s3.build_request, upload, body))
+        manifest = _core.manifest_submission(upload)
+        if response.is_error:
+            try:
+                return await self.submit(manifest, key)
+            except ApiError:
+                raise _core.upload_failed(response) from None
+        return await self.submit(manifest, key)
+
+    async def job(self, job_id: str) -> dict[str, Any]:
+        return dict(await self.request("GET", f"jobs/{job_id}"))
+
+    async def jobs(self, status: str | None = None, limit: int = 20, next_token: str | None = None) -> dict[str, Any]:
+        query = _core.params(status=status, limit=limit, next_token=next_token)
+        return dict(await self.request("GET", "jobs", params=query))
+
+    async def iter_jobs(self, status: str | None = None, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            page = await self.jobs(status=status, limit=page_size, next_token=token)
+            for job in page["items"]:
+                yield job
+            if not (token := page.get("next_token")):
+                return
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        return dict(await self.request("POST", f"jobs/{job_id}/cancel"))
+
+    async def retry(self, job_id: str) -> dict[str, Any]:
+        return dict(await self.request("POST", f"jobs/{job_id}/retry"))
+
+    async def wait(
+        self, job_id: str, timeout: float = 300.0, interval: float = 0.5,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        seen: dict[str, Any] | None = None
+        while True:
+            job = await self.job(job_id)
+            if on_progress is not None and job.get("counts") != seen:
+                seen = job.get("counts")
+                on_progress(job)
+            if job["status"] in _core.FINAL_JOB_STATUSES:
+                return job
+            if time.monotonic() > deadline:
+                raise JobWaitTimeout(job, timeout)
+            await self._sleep(interval)
+
+    async def tasks_page(
+        self, job_id: str, status: str | None = None, limit: int = 100, next_token: str | None = None
+    ) -> dict[str, Any]:
+        query = _core.params(status=status, limit=limit, next_token=next_token)
+        return dict(await self.request("GET", f"jobs/{job_id}/tasks", params=query))
+
+    async def iter_tasks(
+        self, job_id: str, status: str | None = None, page_size: int = 1000
+    ) -> AsyncIterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            page = await self.tasks_page(job_id, status=status, limit=page_size, next_token=token)
+            for task in page["items"]:
+                yield task
+            if not (token := page.get("next_token")):
+                return
+
+    async def iter_results(self, job_id: str) -> AsyncIterator[tuple[str, Any]]:
+        async for task in self.iter_tasks(job_id, status="SUCCEEDED"):
+            yield task["task_id"], task.get("result")
+
+    async def task(self, job_id: str, task_id: str) -> dict[str, Any]:
+        return dict(await self.request("GET", f"jobs/{job_id}/tasks/{task_id}"))
+
+    async def dead_letters(self, limit: int | None = None) -> dict[str, Any]:
+        return dict(await self.request("GET", "dlq", params=_core.params(limit=limit)))
+
+    async def redrive(self, selection: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self.request("POST", "dlq/redrive", json=selection))
