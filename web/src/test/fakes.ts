@@ -29,6 +29,7 @@ export function makeTask(index: number, overrides: Partial<Task> = {}): Task {
     error: null,
     progress: null,
     progress_message: null,
+    timeout_seconds: 60,
     ...overrides,
   };
 }
