@@ -6,6 +6,7 @@ A few settings can also be given on the command line, over cdk.json: `-c alarm_e
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,17 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROJECT = "tasklane"
 Runtime = Literal["lambda", "eks"]
-# The API caps a task's timeout_seconds at 7 days today (lambdas/api/schemas.py).
+# The API caps a task's timeout_seconds at 7 days (lambdas/api/schemas.py); so does every environment.
 SEVEN_DAYS = 7 * 24 * 3600
 # Interface endpoints the VPC may get, by service name (com.amazonaws.<region>.<name>).
 INTERFACE_ENDPOINT_SERVICES = ("sqs", "sts", "logs", "ecr.api", "ecr.dkr", "states", "monitoring")
 # Settings that `-c key=value` may override; lists are comma-separated there.
 COMMAND_LINE_SETTINGS = ("alarm_email", "alarm_topic_arn", "eks_public_access_cidrs", "admin_role_arns")
 _LIST_SETTINGS = {"eks_public_access_cidrs", "admin_role_arns"}
-
-
-def _default_max_timeouts() -> dict[Runtime, int]:
-    return {"lambda": 60, "eks": SEVEN_DAYS}
 
 
 class ProvisionedPollers(BaseModel):
@@ -52,6 +49,10 @@ class TenantLimits(BaseModel):
     rate_per_second: float = Field(default=50, gt=0, le=10_000)
     burst: int = Field(default=100, ge=1, le=5_000)
     daily_quota: int = Field(default=500_000, ge=1)
+# The runner starts no task with less than its timeout plus 15 s left (tasklane.running.HANDBACK_RESERVE_SECONDS),
+# so a Lambda task's maximum timeout leaves that much and a little more of the runner's own timeout.
+RUNNER_RESERVE_SECONDS = 20
+RUNTIMES = ("lambda", "eks")
 
 
 class EnvironmentConfig(BaseModel):
@@ -63,6 +64,8 @@ class EnvironmentConfig(BaseModel):
     # only from listed CIDRs.
     production: bool = False
     log_retention_days: int = 14
+    # How long a job's data stays readable: its manifest and its large payloads (a task's detail shows them).
+    data_retention_days: int = Field(default=90, ge=1)
     # Messages per runner invocation; each carries up to ten short tasks, so 10 is 100 tasks.
     runner_batch_size: int = Field(default=10, ge=1, le=10_000)
     runner_batching_window_seconds: int = Field(default=0, ge=0, le=300)
@@ -70,11 +73,13 @@ class EnvironmentConfig(BaseModel):
     # Unset: Lambda's standard SQS scaling (5 concurrent batches, up to 300 more a minute, docs/SCALE.md).
     # Set: provisioned pollers, which AWS makes exclusive of runner_max_concurrency (no longer applied).
     runner_provisioned_pollers: ProvisionedPollers | None = None
-    runner_timeout_seconds: int = Field(default=120, ge=10, le=900)
+    runner_timeout_seconds: int = Field(default=120, ge=30, le=900)
+    # Every task runs under a timeout: the one it asked for, at most its runtime's maximum (the API refuses
+    # more), or its runtime's default. A Lambda task ends within the runner's own timeout with room to commit;
+    # the EKS maximum is what the worker fleet's drain must protect (its termination grace period follows it).
+    task_timeout_default_seconds: dict[str, int] = Field(default_factory=lambda: {"lambda": 60, "eks": 900})
+    task_timeout_max_seconds: dict[str, int] = Field(default_factory=lambda: {"lambda": 100, "eks": 3600})
     long_task_visibility_seconds: int = Field(default=300, ge=30, le=43_200)
-    # The longest timeout_seconds a task of each runtime may ask for. The EKS one sets how long a worker pod
-    # may drain (its termination grace period): no scale-in, rollout or node update kills a task within it.
-    max_task_timeout_seconds: dict[Runtime, int] = Field(default_factory=lambda: _default_max_timeouts())
     # SQS moves a message to its DLQ after this many receives: above any task's max_attempts, so the
     # platform decides when a task has failed and only unreadable messages are dead-lettered by SQS.
     max_receive_count: int = Field(default=25, ge=2, le=1000)
@@ -139,13 +144,32 @@ class EnvironmentConfig(BaseModel):
             )
         if unknown := set(self.interface_endpoints) - set(INTERFACE_ENDPOINT_SERVICES):
             raise ValueError(f"interface_endpoints: unknown {sorted(unknown)}; known: {INTERFACE_ENDPOINT_SERVICES}")
-        if set(self.max_task_timeout_seconds) != {"lambda", "eks"}:
-            raise ValueError("max_task_timeout_seconds needs both runtimes: lambda and eks")
-        if not 1 <= self.max_task_timeout_seconds["lambda"] < self.runner_timeout_seconds:
-            raise ValueError("max_task_timeout_seconds.lambda must be shorter than runner_timeout_seconds")
-        if not 1 <= self.max_task_timeout_seconds["eks"] <= SEVEN_DAYS:
-            raise ValueError(f"max_task_timeout_seconds.eks must be between 1 and {SEVEN_DAYS}")
         return self
+
+    @model_validator(mode="after")
+    def task_timeouts_fit(self) -> EnvironmentConfig:
+        for timeouts in (self.task_timeout_default_seconds, self.task_timeout_max_seconds):
+            if sorted(timeouts) != sorted(RUNTIMES):
+                raise ValueError(f"task timeouts are given for exactly the runtimes {', '.join(RUNTIMES)}")
+        for runtime in RUNTIMES:
+            if not 1 <= self.task_timeout_default_seconds[runtime] <= self.task_timeout_max_seconds[runtime]:
+                raise ValueError(f"task_timeout_default_seconds.{runtime} must be 1 to its maximum")
+        if self.task_timeout_max_seconds["eks"] > SEVEN_DAYS:
+            raise ValueError(f"task_timeout_max_seconds.eks must be at most {SEVEN_DAYS} (7 days)")
+        room = self.runner_timeout_seconds - RUNNER_RESERVE_SECONDS
+        if self.task_timeout_max_seconds["lambda"] > room:
+            raise ValueError(
+                f"task_timeout_max_seconds.lambda must leave the runner {RUNNER_RESERVE_SECONDS} s of its "
+                f"{self.runner_timeout_seconds} s timeout: at most {room}"
+            )
+        return self
+
+    def task_timeout_environment(self) -> dict[str, str]:
+        """The functions' environment variables that carry the task timeouts to their settings."""
+        return {
+            "TASK_TIMEOUT_DEFAULT_SECONDS": json.dumps(self.task_timeout_default_seconds, sort_keys=True),
+            "TASK_TIMEOUT_MAX_SECONDS": json.dumps(self.task_timeout_max_seconds, sort_keys=True),
+        }
 
     @property
     def removal_policy(self) -> RemovalPolicy:
@@ -153,7 +177,9 @@ class EnvironmentConfig(BaseModel):
 
     @property
     def max_eks_task_timeout_seconds(self) -> int:
-        return self.max_task_timeout_seconds["eks"]
+        """The longest EKS task the API accepts: a worker pod may drain that long (its termination grace period),
+        so no scale-in, rollout or node update kills a task within its timeout."""
+        return self.task_timeout_max_seconds["eks"]
 
     def resource_prefix(self) -> str:
         return f"{PROJECT}-{self.name}"

@@ -25,7 +25,8 @@ def payload_key(job_id: str, task_id: str) -> str:
     return f"payloads/{job_id}/{task_id}.json"
 
 
-def _too_large(payload: dict[str, Any]) -> bool:
+def payload_too_large(payload: dict[str, Any]) -> bool:
+    """Too large to travel in a queue message or a workflow's input: it is stored in S3 and sent by reference."""
     return len(json.dumps(payload).encode()) > PAYLOAD_INLINE_BYTES
 
 
@@ -84,12 +85,16 @@ def dispatch_rerun(
     by: str,
     store: JobStore,
     queues: dict[Runtime, TaskQueue],
+    payload_ref: str | None = None,
 ) -> int:
-    """Reopen the run's FAILED tasks and send every task of the run still PENDING (again, after a crash)."""
+    """Reopen the run's FAILED tasks and send every task of the run still PENDING (again, after a crash).
+
+    A new payload comes inline or, when large, as `payload_ref`: the S3 key the run's start stored it at.
+    """
     job = store.get_job(job_id)
     if job is None:
         raise JobNotFound(job_id)
-    store.reopen_tasks(job_id, run, task_ids, payload, by)
+    store.reopen_tasks(job_id, run, task_ids, payload, by, payload_ref=payload_ref)
     pending = [t for t in store.live_tasks(job_id) if t.run == run and t.status is TaskStatus.PENDING]
     return send_records(pending, job.tenant, False, queues)
 
@@ -104,7 +109,7 @@ def _records(job_id: str, spec: JobSpec, start: int, end: int, now: str) -> list
 
 def _record(job_id: str, index: int, task: TaskSpec, now: str) -> TaskRecord:
     task_id = task_id_for(index)
-    large = _too_large(task.payload)
+    large = payload_too_large(task.payload)
     return TaskRecord(
         job_id=job_id, task_id=task_id, index=index, type=task.type, runtime=task.runtime,
         status=TaskStatus.PENDING, payload={} if large else task.payload,

@@ -30,6 +30,14 @@ class InvalidJob(InvalidRequest):
     """The job as submitted cannot run: says which task and why."""
 
 
+class TooLarge(InvalidRequest):
+    """What was sent is larger than the platform accepts: says the size and the limit."""
+
+
+class WorkflowNotStarted(DomainError):
+    """A job's workflow could not be started (an AWS failure, not the request's): asking again may work."""
+
+
 class TaskFailure(Exception):
     """Raised by task code for an error worth retrying (the default for any exception)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 
 class JobStatus(StrEnum):
@@ -39,6 +39,34 @@ class Runtime(StrEnum):
 
 
 DEFAULT_MAX_ATTEMPTS = 3
+
+
+class TaskTimeouts(BaseModel):
+    """Every task is bounded: a timeout given is capped by its runtime's maximum, a missing one gets its default.
+
+    Set per environment (cdk.json's task_timeout_default_seconds and task_timeout_max_seconds).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    default_seconds: dict[Runtime, int] = Field(default_factory=lambda: {Runtime.LAMBDA: 60, Runtime.EKS: 900})
+    max_seconds: dict[Runtime, int] = Field(default_factory=lambda: {Runtime.LAMBDA: 100, Runtime.EKS: 3600})
+
+    @model_validator(mode="after")
+    def defaults_within_maxima(self) -> TaskTimeouts:
+        for runtime in Runtime:
+            if runtime not in self.default_seconds or runtime not in self.max_seconds:
+                raise ValueError(f"task timeouts need a default and a maximum for runtime {runtime.value}")
+            if not 1 <= self.default_seconds[runtime] <= self.max_seconds[runtime]:
+                raise ValueError(f"the default task timeout of runtime {runtime.value} must be 1 to its maximum")
+        return self
+
+    def effective(self, runtime: Runtime, requested: int | None) -> int:
+        """The timeout a task runs under; one over the maximum is the caller's to refuse (see `over_max`)."""
+        return requested if requested is not None else self.default_seconds[runtime]
+
+    def over_max(self, runtime: Runtime, requested: int | None) -> bool:
+        return requested is not None and requested > self.max_seconds[runtime]
 
 
 class TaskSpec(BaseModel):
@@ -100,6 +128,8 @@ class Job(BaseModel):
     stop_reason: StopReason | None = None
     # Tasks sent (or, for a windowed job, claimed for sending) so far.
     sent: int = 0
+    # Why the platform ended the job, when no task outcome explains it (its workflow could not go on).
+    error: str | None = None
 
     @property
     def counts(self) -> JobCounts:

@@ -37,7 +37,11 @@ class JobStore(Protocol):
 
     def get_job(self, job_id: str) -> Job | None: ...
 
-    def set_job_status(self, job_id: str, status: JobStatus, *, only_from: tuple[JobStatus, ...]) -> bool: ...
+    def set_job_status(
+        self, job_id: str, status: JobStatus, *, only_from: tuple[JobStatus, ...], error: str | None = None
+    ) -> bool:
+        """Move the job to `status` from one of `only_from`, recording `error` as why when given."""
+        ...
 
     def dispatch_cursor(self, job_id: str) -> tuple[int, int]:
         """How many tasks were written and how many sent so far."""
@@ -88,9 +92,17 @@ class JobStore(Protocol):
         ...
 
     def reopen_tasks(
-        self, job_id: str, run: int, task_ids: list[str] | None, payload: dict[str, Any] | None, by: str
+        self,
+        job_id: str,
+        run: int,
+        task_ids: list[str] | None,
+        payload: dict[str, Any] | None,
+        by: str,
+        payload_ref: str | None = None,
     ) -> list[TaskRecord]:
-        """Put FAILED tasks (all, or those named) back to PENDING for `run`; returns those reopened."""
+        """Put FAILED tasks (all, or those named) back to PENDING for `run`; returns those reopened.
+
+        A new payload replaces theirs: inline, or stored in S3 at `payload_ref`."""
         ...
 
     def claim_window(self, job_id: str, count: int) -> range:
@@ -108,6 +120,14 @@ class TaskQueue(Protocol):
     def send(self, messages: list[TaskMessage]) -> None: ...
 
 
+@dataclass(frozen=True)
+class UploadForm:
+    """A presigned POST: the form fields (policy and SigV4 signature among them) go before the file."""
+
+    url: str
+    fields: dict[str, str]
+
+
 class ManifestStore(Protocol):
     def put(self, job_id: str, spec: JobSpec) -> None: ...
 
@@ -117,7 +137,13 @@ class ManifestStore(Protocol):
 
     def get(self, job_id: str) -> JobSpec: ...
 
-    def upload_url(self, tenant: str, upload_id: str, expires_in: int) -> str: ...
+    def upload_form(self, tenant: str, upload_id: str, expires_in: int, max_bytes: int) -> UploadForm:
+        """Where and how a client may POST one JSON document of at most `max_bytes` (S3 enforces both)."""
+        ...
+
+    def upload_size(self, tenant: str, upload_id: str) -> int | None:
+        """The size of what was uploaded, without reading it; None when nothing was."""
+        ...
 
     def read_upload(self, tenant: str, upload_id: str) -> bytes | None: ...
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tasklane.dead_letters import DeadLetter
-from tasklane.errors import InvalidRequest, JobConflict
-from tasklane.ports import JobStore, WorkflowStarter
+from tasklane.errors import InvalidRequest, JobConflict, WorkflowNotStarted
+from tasklane.ports import JobStore, ManifestStore, WorkflowStarter
 from tasklane.runs import start_run
 
 MAX_DEAD_LETTERS_READ = 10_000
@@ -42,7 +42,10 @@ def redrive(
     by: str,
     store: JobStore,
     workflow: WorkflowStarter,
+    manifests: ManifestStore | None = None,
 ) -> RedriveReport:
+    """Open a run of each chosen job for its chosen dead tasks; a `payload` replaces theirs (stored in S3 when
+    large). A job whose run cannot open or start is skipped, with why, and left as it was."""
     if selection == Selection():
         raise InvalidRequest("choose what to redrive: job_id, fingerprint or task_ids (with job_id)")
     if selection.task_ids is not None and selection.job_id is None:
@@ -66,8 +69,10 @@ def redrive(
             report.skipped += [(job_id, t, why) for t in task_ids]
             continue
         try:
-            opened = start_run(job, task_ids=task_ids, payload=payload, by=by, store=store, workflow=workflow)
-        except JobConflict as conflict:
+            opened = start_run(
+                job, task_ids=task_ids, payload=payload, by=by, store=store, workflow=workflow, manifests=manifests
+            )
+        except (JobConflict, WorkflowNotStarted) as conflict:
             report.skipped += [(job_id, t, str(conflict)) for t in task_ids]
             continue
         report.runs[job_id] = opened.run

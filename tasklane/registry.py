@@ -24,6 +24,10 @@ class TaskContext:
 
 
 TaskFunction = Callable[[dict[str, Any], TaskContext], Any]
+# Checks a payload at submission against the longest a task of its runtime may run (its maximum timeout, in
+# seconds); raises ValueError naming the field (e.g. "payload.seconds: ..."), so bad input is refused before
+# any job exists.
+PayloadCheck = Callable[[dict[str, Any], int], None]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class TaskType:
     function: TaskFunction
     default_runtime: Runtime
     max_attempts: int
+    check: PayloadCheck | None = None
 
 
 class TaskRegistry:
@@ -39,12 +44,17 @@ class TaskRegistry:
         self._types: dict[str, TaskType] = {}
 
     def task(
-        self, name: str, *, runtime: Runtime = Runtime.LAMBDA, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+        self,
+        name: str,
+        *,
+        runtime: Runtime = Runtime.LAMBDA,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        check: PayloadCheck | None = None,
     ) -> Callable[[TaskFunction], TaskFunction]:
         def register(function: TaskFunction) -> TaskFunction:
             if name in self._types:
                 raise ValueError(f"task type {name!r} is registered twice")
-            self._types[name] = TaskType(name, function, runtime, max_attempts)
+            self._types[name] = TaskType(name, function, runtime, max_attempts, check)
             return function
 
         return register

@@ -52,6 +52,8 @@ class TaskRunner:
     release: Release | None = None
     send_later: SendLater | None = None
     clock: Callable[[], float] = field(default=time.time)
+    # The timeout of a task whose message has none (sent before every task had one): its runtime's default.
+    default_timeout_seconds: int | None = None
 
     def run(
         self,
@@ -61,6 +63,7 @@ class TaskRunner:
         context: TaskContext | None = None,
         stopping_jobs: frozenset[str] | set[str] = frozenset(),
         message: TaskMessage | None = None,
+        time_left: TimeLeft | None = None,
     ) -> TaskOutcome | None:
         """Run one delivery of one task; returns its final outcome to commit, or None when there is nothing to record.
 
@@ -68,11 +71,15 @@ class TaskRunner:
         queue's redrive policy moves it to the dead-letter queue. A `claim` marks the task RUNNING, for long
         tasks whose progress is worth showing; an eager claim is taken first, and fails once the job is
         stopping. Tasks of `stopping_jobs` are not started at all: their job's stop step cancels them.
-        `message` is the delivery's body when the caller has read it already.
+        `message` is the delivery's body when the caller has read it already. With `time_left`, a task there
+        is no longer time to run to its timeout is sent on as a message of its own, its attempt unspent.
         """
-        message = message or TaskMessage.model_validate_json(delivery.body)
+        message = self._bounded(message or TaskMessage.model_validate_json(delivery.body))
         attempt = message.attempt(delivery.attempt)
         if self._not_due(message, attempt):
+            return None
+        if self._no_time_for(message, time_left):
+            self.send_on(delivery, message)
             return None
         outcome = self._attempt(message, attempt, claim=claim, context=context, stopping_jobs=stopping_jobs)
         if outcome is not None and outcome.kind is OutcomeKind.RETRY:
@@ -101,8 +108,8 @@ class TaskRunner:
             self.split(delivery, tasks)
             return []
         finals: list[TaskOutcome] = []
-        for message in tasks:
-            if time_left is not None and time_left() < HANDBACK_RESERVE_SECONDS + (message.timeout_seconds or 0):
+        for message in map(self._bounded, tasks):
+            if self._no_time_for(message, time_left):
                 self.send_on(delivery, message)
                 continue
             try:
@@ -176,6 +183,16 @@ class TaskRunner:
         finally:
             claimed = claim.close() if claim is not None else False
         return replace(outcome, from_running=claimed, windowed=message.windowed)
+
+    def _bounded(self, message: TaskMessage) -> TaskMessage:
+        if message.timeout_seconds is not None or self.default_timeout_seconds is None:
+            return message
+        return message.model_copy(update={"timeout_seconds": self.default_timeout_seconds})
+
+    @staticmethod
+    def _no_time_for(message: TaskMessage, time_left: TimeLeft | None) -> bool:
+        """True when the task could run to its timeout past the runner's own end, leaving no time to commit."""
+        return time_left is not None and time_left() < HANDBACK_RESERVE_SECONDS + (message.timeout_seconds or 0)
 
     def _not_due(self, message: TaskMessage, attempt: int) -> bool:
         """True when the task came before its not_before and was sent on for the rest of its wait."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasklane.errors import JobConflict
+from tasklane.dispatch import payload_key, payload_too_large
+from tasklane.errors import InvalidRequest, JobConflict, WorkflowNotStarted
 from tasklane.models import Job, JobStatus, execution_name
-from tasklane.ports import JobStore, WorkflowStarter
+from tasklane.ports import JobStore, ManifestStore, WorkflowStarter
 
 
 def retry_failed(job: Job, by: str, store: JobStore, workflow: WorkflowStarter) -> Job:
@@ -33,13 +34,28 @@ def start_run(
     by: str,
     store: JobStore,
     workflow: WorkflowStarter,
+    manifests: ManifestStore | None = None,
 ) -> Job:
+    """Open run n + 1 and start its execution. A payload too large to travel inline is stored first, like
+    any large payload, so the execution's input stays small; a start that fails leaves the job as it was."""
     run = job.run + 1
+    payload_ref = None
+    if payload is not None and payload_too_large(payload):
+        if manifests is None:
+            raise InvalidRequest("this payload is too large to send along; it needs a store")
+        payload_ref = payload_key(job.job_id, f"run{run}")
+        manifests.put_payload(job.job_id, f"run{run}", payload)
+        payload = None
     opened = store.begin_run(job.job_id, run)
     if opened is None:
         raise JobConflict(f"job {job.job_id} changed while starting run {run}; ask again")
-    workflow.start(
-        execution_name(job.job_id, run),
-        {"job_id": job.job_id, "run": run, "rerun": {"task_ids": task_ids, "payload": payload, "by": by}},
-    )
+    rerun = {"task_ids": task_ids, "payload": payload, "payload_ref": payload_ref, "by": by}
+    try:
+        workflow.start(execution_name(job.job_id, run), {"job_id": job.job_id, "run": run, "rerun": rerun})
+    except Exception as exc:
+        store.set_job_status(job.job_id, job.status, only_from=(JobStatus.PENDING,))
+        raise WorkflowNotStarted(
+            f"run {run} of job {job.job_id} could not start ({type(exc).__name__}); the job is {job.status.value} "
+            "as before: ask again"
+        ) from exc
     return opened

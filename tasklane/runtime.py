@@ -19,6 +19,7 @@ def job_services(settings: ApiSettings) -> JobServices:
         manifests=S3ManifestStore(settings.manifest_bucket),
         workflow=StepFunctionsStarter(settings.state_machine_arn),
         registry=task_registry(),
+        timeouts=settings.task_timeouts,
     )
 
 

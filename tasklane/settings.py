@@ -5,6 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tasklane.models import Runtime, TaskTimeouts
+
+_DEFAULTS = TaskTimeouts()
+
 
 class _Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
@@ -26,13 +30,26 @@ class StoreSettings(_Settings):
     table_name: str = Field(min_length=1)
 
 
-class ApiSettings(StoreSettings):
+class TaskTimeoutSettings(_Settings):
+    """Each runtime's default and maximum task timeout, as JSON by runtime: {"lambda": 60, "eks": 900}."""
+
+    task_timeout_default_seconds: dict[Runtime, int] = Field(default_factory=lambda: dict(_DEFAULTS.default_seconds))
+    task_timeout_max_seconds: dict[Runtime, int] = Field(default_factory=lambda: dict(_DEFAULTS.max_seconds))
+
+    @property
+    def task_timeouts(self) -> TaskTimeouts:
+        return TaskTimeouts(
+            default_seconds=self.task_timeout_default_seconds, max_seconds=self.task_timeout_max_seconds
+        )
+
+
+class ApiSettings(StoreSettings, TaskTimeoutSettings):
     manifest_bucket: str = Field(min_length=1)
     state_machine_arn: str = Field(min_length=1)
     idempotency_table_name: str = Field(min_length=1)
 
 
-class RunnerSettings(StoreSettings):
+class RunnerSettings(StoreSettings, TaskTimeoutSettings):
     short_queue_url: str = Field(min_length=1)
     long_queue_url: str = Field(min_length=1)
     manifest_bucket: str = Field(min_length=1)

@@ -11,11 +11,14 @@ from __future__ import annotations
 from tasklane.completion import record_outcomes
 from tasklane.errors import JobConflict, JobNotFound
 from tasklane.execution import OutcomeKind, TaskOutcome
-from tasklane.models import Job, StopReason, TaskStatus
+from tasklane.jobs import finalize_job
+from tasklane.models import Job, JobStatus, StopReason, TaskStatus
 from tasklane.ports import JobStore, WorkflowResumer
 
 STOP_ERROR = "JobStopped"
 CANCEL_CHUNK = 500
+# A job's error is shown in the API; the whole traceback stays in the workflow's history.
+MAX_JOB_ERROR_CHARS = 1000
 
 
 def stop_job(job: Job, reason: StopReason, store: JobStore, workflow: WorkflowResumer) -> Job:
@@ -60,3 +63,18 @@ def cancel_remaining_tasks(job_id: str, store: JobStore, workflow: WorkflowResum
     if batch:
         cancelled += len(record_outcomes(batch, store, workflow).applied)
     return cancelled
+
+
+def fail_job(job_id: str, error: str, store: JobStore, workflow: WorkflowResumer) -> Job:
+    """End a job whose workflow cannot go on (a step failed for good): its live tasks are cancelled and it
+    ends FAILED with the error, or, when a cancel or timeout came first, with the status that stop earns."""
+    cancel_remaining_tasks(job_id, store, workflow)
+    job = store.get_job(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    if job.stop_reason is not None:
+        return finalize_job(job_id, store)
+    store.set_job_status(
+        job_id, JobStatus.FAILED, only_from=(JobStatus.PENDING, JobStatus.RUNNING), error=error[:MAX_JOB_ERROR_CHARS]
+    )
+    return store.get_job(job_id) or job

@@ -17,17 +17,29 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from lambdas.api.idempotency import IdempotencyConflict
 from lambdas.api.schemas import SUBMISSION_TAGS, ErrorDetail, ErrorOut
 from tasklane.auth import Forbidden, KeyNotFound, Unauthorized
-from tasklane.errors import InvalidRequest, JobConflict, JobNotFound, TaskNotFound
+from tasklane.errors import InvalidRequest, JobConflict, JobNotFound, TaskNotFound, TooLarge, WorkflowNotStarted
 
 logger = Logger(child=True)
 
 
-def error_response(status: int, code: str, message: str) -> Response[str]:
+# Seconds a client waits before asking again after a 503 of ours (jobctl honours it; see cli/client.py).
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[str]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body=ErrorOut(error=ErrorDetail(code=code, message=message)).model_dump_json(),
+        headers=headers,
     )
+
+
+def raw_error_response(status: int, code: str, message: str) -> dict[str, Any]:
+    """An error answered before the resolver runs (a body no parser should see), in the same shape."""
+    body = ErrorOut(error=ErrorDetail(code=code, message=message)).model_dump_json()
+    return {"statusCode": status, "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"},
+            "body": body}
 
 
 def describe_validation(errors: list[Any], root: str | None = None) -> str:
@@ -63,11 +75,19 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(InvalidRequest)
     def bad_request(error: InvalidRequest) -> Response[str]:
+        if isinstance(error, TooLarge):
+            return error_response(413, "too_large", str(error))
         return error_response(400, "invalid_request", str(error))
 
     @app.exception_handler(JobConflict)
     def job_conflict(error: JobConflict) -> Response[str]:
         return error_response(409, "conflict", str(error))
+
+    @app.exception_handler(WorkflowNotStarted)
+    def unavailable(error: WorkflowNotStarted) -> Response[str]:
+        return error_response(
+            503, "unavailable", str(error), headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)}
+        )
 
     @app.exception_handler(IdempotencyConflict)
     def idempotency_conflict(error: IdempotencyConflict) -> Response[str]:

@@ -6,6 +6,7 @@ from its context, never from the request body.
 
 from __future__ import annotations
 
+import base64
 import gc
 
 # What this module loads lives as long as the process, so the cyclic collector is paused while it loads
@@ -25,13 +26,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from lambdas.api import admin, idempotency, principal
-from lambdas.api.errors import describe_validation, register_error_handlers
+from lambdas.api.errors import describe_validation, raw_error_response, register_error_handlers
 from lambdas.api.principal import Caller, caller
 from lambdas.api.schemas import (
     CORS_HEADERS,
     DeadLetterGroupOut,
     DeadLettersOut,
-    ErrorDetail,
     ErrorOut,
     HealthOut,
     JobCreated,
@@ -137,8 +137,10 @@ ERROR_STATUSES = {
     401: "missing or invalid credentials",
     404: "no such job or task for this tenant",
     409: "the job's state or the Idempotency-Key forbids it",
+    413: "the uploaded job spec is larger than the API reads",
     415: "the body is not JSON",
-    422: "the request does not match the schema",
+    422: "the request does not match the schema (or nests too deep)",
+    503: "the job's workflow could not start; ask again after Retry-After",
 }
 
 
@@ -187,7 +189,7 @@ def submit_job(job: Annotated[JobSubmission, Body()], idempotency_key: IDEMPOTEN
         found = services()
         manifest = jobs.build_manifest(
             spec_in.name, spec_in.tasks, found.registry, spec_in.metadata, spec_in.tolerated_failure_percentage,
-            spec_in.max_concurrency, spec_in.timeout_seconds,
+            spec_in.max_concurrency, spec_in.timeout_seconds, found.timeouts,
         )
         created = jobs.submit_job(manifest, who.tenant, found)
         return 201, JobCreated(job_id=created.job_id, status=created.status).model_dump(mode="json")
@@ -208,8 +210,11 @@ def _uploaded(who: Caller, job: ManifestJobIn) -> JobIn:
 @app.post("/jobs/uploads", responses=documented({201: ("created", UploadOut), 200: ("a replay", UploadOut)}))
 def new_upload(idempotency_key: IDEMPOTENCY_KEY = None) -> Response[UploadOut]:
     def create() -> tuple[int, dict[str, Any]]:
-        upload_id, url = jobs.new_upload(caller().tenant, services().manifests)
-        out = UploadOut(upload_id=upload_id, url=url, expires_in=jobs.UPLOAD_EXPIRES_SECONDS)
+        upload_id, form = jobs.new_upload(caller().tenant, services().manifests)
+        out = UploadOut(
+            upload_id=upload_id, url=form.url, fields=form.fields, expires_in=jobs.UPLOAD_EXPIRES_SECONDS,
+            max_bytes=jobs.MAX_UPLOAD_BYTES,
+        )
         return 201, out.model_dump(mode="json")
 
     status, body = replayable("POST /jobs/uploads", idempotency_key, create)
@@ -270,7 +275,8 @@ def list_tasks(
     store = services().store
     jobs.get_job(job_id, caller().tenant, store)
     page = store.list_tasks(job_id, status=status, limit=limit, next_token=next_token)
-    return TaskPageOut(items=[TaskOut.of(t) for t in page.items], next_token=page.next_token)
+    timeouts = services().timeouts
+    return TaskPageOut(items=[TaskOut.of(t, timeouts) for t in page.items], next_token=page.next_token)
 
 
 @app.get("/jobs/<job_id>/tasks/<task_id>", responses=documented({200: ("the task", TaskDetailOut)}))
@@ -281,7 +287,7 @@ def get_task(job_id: JOB_ID, task_id: TASK_ID) -> TaskDetailOut:
     if task is None:
         raise TaskNotFound(job_id, task_id)
     payload = services().manifests.get_payload(task.payload_ref) if task.payload_ref else None
-    return TaskDetailOut.of(task, payload)
+    return TaskDetailOut.of(task, services().timeouts, payload)
 
 
 @app.get("/dlq", responses=documented({200: ("dead letters by fingerprint", DeadLettersOut)}))
@@ -311,7 +317,9 @@ def redrive_dead_letters(request: RedriveIn, idempotency_key: IDEMPOTENCY_KEY = 
     def run() -> tuple[int, dict[str, Any]]:
         selection = redrive.Selection(job_id=request.job_id, fingerprint=request.fingerprint, task_ids=request.task_ids)
         found = services()
-        report = redrive.redrive(who.tenant, selection, request.payload, who.subject, found.store, found.workflow)
+        report = redrive.redrive(
+            who.tenant, selection, request.payload, who.subject, found.store, found.workflow, found.manifests
+        )
         out = RedriveOut(
             redriven=report.redriven, runs=report.runs,
             skipped=[RedriveSkipOut(job_id=j, task_id=t, reason=r) for j, t, r in report.skipped],
@@ -331,14 +339,25 @@ def refuse_non_json(event: dict[str, Any]) -> dict[str, Any] | None:
     if media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json")):
         return None
     message = f"send the body as application/json, not {media_type or 'an empty content type'}"
-    body = ErrorOut(error=ErrorDetail(code="unsupported_media_type", message=message)).model_dump_json()
-    cors = {"Access-Control-Allow-Origin": "*"}
-    return {"statusCode": 415, "headers": {"Content-Type": "application/json", **cors}, "body": body}
+    return raw_error_response(415, "unsupported_media_type", message)
+
+
+def refuse_too_deep(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A body nested too deep is refused before it is parsed: parsers crash on it, or later readers would."""
+    body = event.get("body")
+    if not body:
+        return None
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    try:
+        jobs.check_json_depth(raw, "the body")
+    except InvalidRequest as exc:
+        return raw_error_response(422, "validation_error", str(exc))
+    return None
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refused = refuse_non_json(event)
+    refused = refuse_non_json(event) or refuse_too_deep(event)
     if refused is not None:
         return refused
     idempotency.register_lambda_context(context)

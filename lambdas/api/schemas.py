@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic_core import to_json
 
-from tasklane.models import Job, JobStatus, Runtime, TaskRecord, TaskStatus
+from tasklane.models import Job, JobStatus, Runtime, TaskRecord, TaskStatus, TaskTimeouts
 
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 MAX_TASKS_PER_JOB = 100_000
@@ -15,16 +16,32 @@ MAX_TASKS_PER_JOB = 100_000
 MAX_TASKS_PER_UPLOADED_JOB = 1_000_000
 # Metadata is kept in the job's DynamoDB item (at most 400 KB); larger would fail the write with a 5xx.
 MAX_METADATA_BYTES = 64 * 1024
+# A task's payload, as JSON. Over 64 KiB it is stored in S3 and travels by reference; it is loaded whole into
+# the task's runner, so it is bounded too.
+MAX_TASK_PAYLOAD_BYTES = 1024 * 1024
+
+
+def _payload_fits(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    size = len(to_json(value)) if value is not None else 0
+    if size > MAX_TASK_PAYLOAD_BYTES:
+        raise ValueError(f"the payload is {size} bytes as JSON; at most {MAX_TASK_PAYLOAD_BYTES} are allowed")
+    return value
+
+
+TaskPayload = Annotated[dict[str, Any], AfterValidator(_payload_fits)]
 
 
 class TaskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str = Field(min_length=1, max_length=64, description="A registered task type, e.g. echo, sleep, fail, hash")
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: TaskPayload = Field(default_factory=dict)
     runtime: Runtime | None = Field(default=None, description="lambda for short tasks, eks for long ones")
     max_attempts: int | None = Field(default=None, ge=1, le=20)
-    timeout_seconds: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=7 * 24 * 3600,
+        description="seconds an attempt may run, up to its runtime's maximum; its runtime's default if left out",
+    )
 
 
 class JobIn(BaseModel):
@@ -57,7 +74,7 @@ class ManifestRef(BaseModel):
 
 
 class ManifestJobIn(BaseModel):
-    """A job whose spec was PUT to the URL of POST /jobs/uploads."""
+    """A job whose spec was uploaded to the form of POST /jobs/uploads."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -75,10 +92,15 @@ SUBMISSION_TAGS = ("inline", "uploaded")
 
 
 class UploadOut(BaseModel):
+    """A presigned POST (SigV4): send `fields`, then the spec as the form's `file` part, to `url`."""
+
     upload_id: str
     url: str
+    fields: dict[str, str] = Field(description="form fields to send, in this order, before the file")
     expires_in: int
-    method: str = "PUT"
+    method: str = "POST"
+    content_type: str = Field(default="application/json", description="the only content type S3 accepts here")
+    max_bytes: int = Field(description="the largest spec S3 accepts here")
 
 
 class JobPageOut(BaseModel):
@@ -109,7 +131,7 @@ class RedriveIn(BaseModel):
     job_id: str | None = Field(default=None, max_length=64)
     fingerprint: str | None = Field(default=None, max_length=64)
     task_ids: list[str] | None = Field(default=None, max_length=10_000, description="task ids of job_id")
-    payload: dict[str, Any] | None = Field(default=None, description="replaces each redriven task's payload")
+    payload: TaskPayload | None = Field(default=None, description="replaces each redriven task's payload")
 
 
 class RedriveSkipOut(BaseModel):
@@ -150,6 +172,7 @@ class JobOut(BaseModel):
     stopping: str | None = Field(default=None, description="cancelled or timed_out while the job winds down")
     max_concurrency: int | None = None
     timeout_seconds: int | None = None
+    error: str | None = Field(default=None, description="why the platform ended the job, when no task failure says")
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -157,7 +180,7 @@ class JobOut(BaseModel):
             job_id=job.job_id, name=job.name, status=job.status, created_at=job.created_at,
             updated_at=job.updated_at, counts=CountsOut(**job.counts.model_dump()), metadata=job.metadata,
             run=job.run, stopping=job.stop_reason.value if job.stop_reason and not job.status.is_final else None,
-            max_concurrency=job.max_concurrency, timeout_seconds=job.timeout_seconds,
+            max_concurrency=job.max_concurrency, timeout_seconds=job.timeout_seconds, error=job.error,
         )
 
 
@@ -179,13 +202,15 @@ class TaskOut(BaseModel):
     error: str | None = None
     progress: float | None = None
     progress_message: str | None = None
+    timeout_seconds: int = Field(description="the timeout each attempt runs under: as asked, or its runtime's default")
 
     @classmethod
-    def of(cls, task: TaskRecord) -> TaskOut:
+    def of(cls, task: TaskRecord, timeouts: TaskTimeouts) -> TaskOut:
         return cls(
             task_id=task.task_id, index=task.index, type=task.type, runtime=task.runtime, status=task.status,
             attempts=task.attempts, result=task.result, error=task.error, progress=task.progress,
             progress_message=task.progress_message,
+            timeout_seconds=timeouts.effective(task.runtime, task.timeout_seconds),
         )
 
 
@@ -200,9 +225,11 @@ class TaskDetailOut(TaskOut):
     updated_at: str
 
     @classmethod
-    def of(cls, task: TaskRecord, payload: dict[str, Any] | None = None) -> TaskDetailOut:
+    def of(
+        cls, task: TaskRecord, timeouts: TaskTimeouts, payload: dict[str, Any] | None = None
+    ) -> TaskDetailOut:
         return cls(
-            **TaskOut.of(task).model_dump(), payload=task.payload if payload is None else payload,
+            **TaskOut.of(task, timeouts).model_dump(), payload=task.payload if payload is None else payload,
             max_attempts=task.max_attempts, run=task.run,
             history=[AttemptOut(**h.model_dump()) for h in task.history], redriven_by=task.redriven_by,
             redriven_at=task.redriven_at, created_at=task.created_at, updated_at=task.updated_at,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from functools import cache
 from typing import Any
@@ -10,7 +11,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from tasklane import jobs
+from tasklane import jobs, stopping
 from tasklane.aws.control_queue import SqsControlQueue
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
@@ -31,6 +32,7 @@ logger = Logger(service="tasklane-orchestrator")
 class Rerun(BaseModel):
     task_ids: list[str] | None = None
     payload: dict[str, Any] | None = None
+    payload_ref: str | None = None
     by: str = "unknown"
 
 
@@ -42,6 +44,25 @@ class StepInput(BaseModel):
 
 class WaitInput(StepInput):
     task_token: str
+
+
+class StepFailure(BaseModel):
+    """What a Catch puts in the state: the error's name and its cause (a Lambda error's JSON)."""
+
+    Error: str = "States.Unknown"
+    Cause: str | None = None
+
+    def describe(self) -> str:
+        try:
+            cause = json.loads(self.Cause or "")
+        except ValueError:
+            cause = self.Cause
+        message = cause.get("errorMessage") if isinstance(cause, dict) else cause
+        return f"{self.Error}: {message}" if message else self.Error
+
+
+class FailInput(StepInput):
+    failure: StepFailure = StepFailure()
 
 
 @cache
@@ -76,7 +97,9 @@ def dispatch_tasks(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         sent = dispatch_job(step.job_id, store(), manifests, queues, now_iso())
     else:
         rerun = step.rerun or Rerun()
-        sent = dispatch_rerun(step.job_id, step.run, rerun.task_ids, rerun.payload, rerun.by, store(), queues)
+        sent = dispatch_rerun(
+            step.job_id, step.run, rerun.task_ids, rerun.payload, rerun.by, store(), queues, rerun.payload_ref
+        )
     logger.info("dispatched tasks", extra={"job_id": step.job_id, "run": step.run, "sent": sent})
     return {"job_id": step.job_id, "sent": sent}
 
@@ -99,6 +122,16 @@ def stop_tasks(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cancelled = cancel_remaining_tasks(step.job_id, store(), StepFunctionsResumer())
     logger.info("cancelled tasks", extra={"job_id": step.job_id, "cancelled": cancelled})
     return {"job_id": step.job_id, "cancelled": cancelled}
+
+
+@logger.inject_lambda_context
+def fail_job(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """A step failed for good: the job ends FAILED with that step's error, rather than RUNNING forever."""
+    step = FailInput.model_validate(event)
+    error = f"the job's workflow could not go on: {step.failure.describe()}"
+    job = stopping.fail_job(step.job_id, error, store(), StepFunctionsResumer())
+    logger.warning("job failed by its workflow", extra={"job_id": step.job_id, "error": error})
+    return {"job_id": job.job_id, "status": job.status.value}
 
 
 @logger.inject_lambda_context

@@ -4,7 +4,9 @@ A record carries one task or a bundle of them (short tasks travel ten to a messa
 are committed together after the batch, in one DynamoDB transaction per job. A task due for another
 attempt stays on the queue, hidden by ChangeMessageVisibility for its backoff delay, and is reported as
 a batch item failure; a bundled one leaves its bundle as a delayed message of its own. One consistent
-read per batch finds the jobs asked to stop, whose tasks are not started.
+read per batch finds the jobs asked to stop, whose tasks are not started. A task the invocation has no
+longer time to run to its timeout (every task has one) is sent on as a message of its own, its attempt
+unspent, so what finished is committed before the runner's own deadline.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def runner() -> TaskRunner:
             load_payload=S3ManifestStore(settings.manifest_bucket).get_payload,
             release=partial(release, store=store, queues=queues),
             send_later=short_queue.send_later,
+            default_timeout_seconds=settings.task_timeouts.default_seconds[Runtime.LAMBDA],
         )
     return _runner
 
@@ -86,7 +89,7 @@ def run_batch(
         if isinstance(body, TaskBundle):
             finals.extend(task_runner.run_bundle(delivery, body.tasks, stopping_jobs=stopping, time_left=time_left))
             return
-        outcome = task_runner.run(delivery, stopping_jobs=stopping)
+        outcome = task_runner.run(delivery, stopping_jobs=stopping, message=body, time_left=time_left)
         if outcome is not None:
             finals.append(outcome)
 

@@ -66,6 +66,7 @@ class JobApi(Construct):
                 "KEYS_TABLE_NAME": keys.table_name,
                 # Where a revoked key's live connections are found and closed.
                 **{name: live.environment[name] for name in LIVE_ENVIRONMENT},
+                **config.task_timeout_environment(),
             },
             timeout=Duration.seconds(29),
             memory_mb=1769,  # one full vCPU: validating 100,000 tasks is CPU-bound
@@ -163,6 +164,7 @@ class JobApi(Construct):
         ):
             self.rest_api.add_gateway_response(
                 f"{code.title().replace('_', '')}Response", type=response_type,
+                status_code="429" if "Retry-After" in extra else None,
                 response_headers={**cors, **extra}, templates=_json_error(code),
             )
 

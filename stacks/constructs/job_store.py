@@ -11,6 +11,7 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.tables import on_demand_table
 
 KEYS_BY_TENANT = "by-tenant"  # tasklane.aws.api_keys.BY_TENANT
+UPLOAD_RETENTION_DAYS = 2
 
 
 class JobStore(Construct):
@@ -47,5 +48,17 @@ class JobStore(Construct):
             enforce_ssl=True,
             removal_policy=config.removal_policy,
             auto_delete_objects=False,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90), prefix="manifests/")],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id=f"expire-{prefix.rstrip('/')}", prefix=prefix, expiration=Duration.days(days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+                for prefix, days in (
+                    ("manifests/", config.data_retention_days),
+                    ("payloads/", config.data_retention_days),
+                    # An upload is read once, at submission; it stays only as long as a replay of that
+                    # submission with the same Idempotency-Key (25 hours) may read it again.
+                    ("uploads/", UPLOAD_RETENTION_DAYS),
+                )
+            ],
         )

@@ -2,8 +2,10 @@
 
 Mark job running -> Dispatch tasks -> Wait for tasks to finish (task token; the last task's finisher
 resumes it) -> Finalize job -> Did the job succeed? A cancel or a timeout interrupts the wait with
-JobStopped: Stop remaining tasks -> Finalize job. The number of state transitions is the same for a job
-of ten tasks and one of a hundred thousand.
+JobStopped: Stop remaining tasks -> Finalize job. A step before the wait that fails for good (after its
+retries) goes to Fail job, which cancels what is left and ends the job FAILED with the step's error (or
+with the status a cancel that came first earns), so no job is left RUNNING by a workflow that stopped.
+The number of state transitions is the same for a job of ten tasks and one of a hundred thousand.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ STEP_INPUT = {
     "rerun": sfn.JsonPath.object_at("$.rerun"),
 }
 STOP_ERROR = "JobStopped"  # tasklane.stopping.STOP_ERROR
+FAILURE_PATH = "$.failure"  # where a Catch leaves the error Fail job reads (lambdas.orchestrator.handlers.FailInput)
 
 
 class JobWorkflow(Construct):
@@ -71,8 +74,11 @@ class JobWorkflow(Construct):
                 description, timeout,
             )
             self.step_functions[handler] = stepped
+            payload = STEP_INPUT if handler != "fail_job" else {
+                **STEP_INPUT, "failure": sfn.JsonPath.object_at(FAILURE_PATH)
+            }
             return tasks.LambdaInvoke(
-                self, name, lambda_function=stepped, payload=sfn.TaskInput.from_object(STEP_INPUT),
+                self, name, lambda_function=stepped, payload=sfn.TaskInput.from_object(payload),
                 result_path=sfn.JsonPath.DISCARD, retry_on_service_exceptions=True,
             )
 
@@ -127,7 +133,14 @@ class JobWorkflow(Construct):
                   sfn.Fail(self, "Job timed out", error="JobTimedOut", cause="The job ran past its timeout"))
             .otherwise(sfn.Fail(self, "Job failed", error="JobFailed", cause="Its failures exceeded its tolerance"))
         )
+        fail = step("Fail job", "fail_job", "Ends a job whose workflow cannot go on FAILED, with the error", 900)
+        fail.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=4, backoff_rate=2.0)
+        self.grant_resume(self.step_functions["fail_job"])
+        fail.next(sfn.Fail(self, "Job could not run", error="JobWorkflowFailed",
+                           cause="A step of the job's workflow failed for good; the job's error says why"))
         wait.add_catch(stop, errors=[STOP_ERROR], result_path="$.stopped")
+        for failing in (mark_running, dispatch, wait):
+            failing.add_catch(fail, errors=["States.ALL"], result_path=FAILURE_PATH)
         stop.next(finalize)
         definition = mark_running.next(dispatch).next(wait).next(finalize).next(outcome)
         self.state_machine = sfn.StateMachine(

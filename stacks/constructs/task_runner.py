@@ -40,6 +40,7 @@ class TaskRunner(Construct):
                 "MANIFEST_BUCKET": manifests.bucket_name,
                 "SHORT_QUEUE_URL": queues.short.queue_url,
                 "LONG_QUEUE_URL": queues.long.queue_url,
+                **config.task_timeout_environment(),
             },
             timeout=Duration.seconds(config.runner_timeout_seconds),
             memory_mb=1024,

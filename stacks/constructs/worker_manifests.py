@@ -15,7 +15,7 @@ LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 # A pod asked to stop (scale-in, rollout, node drain) gets SIGTERM and its grace period before SIGKILL. The
 # worker stops taking messages at once and lets its running tasks finish: each ends by its own timeout, at
-# most the longest the API accepts (max_task_timeout_seconds.eks), so the drain deadline is that plus time
+# most the longest the API accepts (task_timeout_max_seconds.eks), so the drain deadline is that plus time
 # to commit, and the grace period adds the worker's last long poll (workers/__init__.py) and its exit.
 DRAIN_COMMIT_MARGIN_SECONDS = 60
 EXIT_MARGIN_SECONDS = 30

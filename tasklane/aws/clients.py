@@ -14,6 +14,8 @@ from tasklane.aws.request_counting import count_requests
 
 # Standard mode retries throttling and 5xx with exponential backoff and jitter; 8 attempts ride out a burst.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, max_pool_connections=32)
+# S3 signs with SigV4, presigned URLs and POST forms included (botocore may otherwise presign with SigV2).
+SERVICE_CONFIGS = {"s3": RETRY_CONFIG.merge(Config(signature_version="s3v4"))}
 
 
 # Requests in flight at once for one bulk operation (a dispatch's writes and sends); within the pool size.
@@ -40,7 +42,7 @@ def client(service: str) -> Any:
     # A session must not build clients on two threads at once; a rare second build is simply dropped.
     with _creating:
         # count_requests is a no-op unless TASKLANE_REQUEST_COUNTS_DIR is set (the benchmarks set it).
-        return count_requests(session().client(service, config=RETRY_CONFIG))
+        return count_requests(session().client(service, config=SERVICE_CONFIGS.get(service, RETRY_CONFIG)))
 
 
 class _LazyClient:

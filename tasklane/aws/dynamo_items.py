@@ -183,6 +183,7 @@ def job_from_item(item: dict[str, Any]) -> Job:
         run=int(p.get("run", 0)),
         stop_reason=StopReason(p["stop_reason"]) if p.get("stop_reason") else None,
         sent=int(p.get("sent", 0)),
+        error=p.get("error"),
     )
 
 

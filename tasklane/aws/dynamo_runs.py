@@ -190,9 +190,9 @@ class JobControl:
                 TableName=self.table,
                 Key=job_key(job_id),
                 UpdateExpression="SET #status = :pending, run = :run, updated_at = :now "
-                "REMOVE resumed, waiting, stop_reason, stop_requested_at",
+                "REMOVE resumed, waiting, stop_reason, stop_requested_at, #error",
                 ConditionExpression=f"#status IN ({', '.join(finals)}) AND run = :previous",
-                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
                 ExpressionAttributeValues={
                     ":pending": av(JobStatus.PENDING.value), ":run": av(run), ":previous": av(run - 1),
                     ":now": av(now_iso()), **finals,
@@ -203,7 +203,13 @@ class JobControl:
         return self.get_job(job_id)
 
     def reopen_tasks(
-        self, job_id: str, run: int, task_ids: list[str] | None, payload: dict[str, Any] | None, by: str
+        self,
+        job_id: str,
+        run: int,
+        task_ids: list[str] | None,
+        payload: dict[str, Any] | None,
+        by: str,
+        payload_ref: str | None = None,
     ) -> list[TaskRecord]:
         job = self._ddb.get_item(TableName=self.table, Key=job_key(job_id), ConsistentRead=True)["Item"]
         tenant, shards = job["tenant"]["S"], int(job["shards"]["N"])
@@ -215,12 +221,12 @@ class JobControl:
         opened: set[int] = set()  # shards this call took up from 0 already
         for start in range(0, len(failed), REOPEN_PER_TRANSACTION):
             chunk = failed[start : start + REOPEN_PER_TRANSACTION]
-            reopened += self._reopen_chunk(job_id, tenant, shards, run, chunk, payload, by, opened)
+            reopened += self._reopen_chunk(job_id, tenant, shards, run, chunk, payload, by, payload_ref, opened)
         return reopened
 
     def _reopen_chunk(
         self, job_id: str, tenant: str, shards: int, run: int, tasks: list[TaskRecord],
-        payload: dict[str, Any] | None, by: str, opened: set[int],
+        payload: dict[str, Any] | None, by: str, payload_ref: str | None, opened: set[int],
     ) -> list[TaskRecord]:
         live = list(tasks)
         counting = _reopen_counting(self.table, job_id, shards, live, opened)
@@ -236,7 +242,10 @@ class JobControl:
                     ":run": av(run), ":by": av(by), ":now": now,
                 }
                 removes = "#error"
-                if payload is not None:
+                if payload_ref is not None:
+                    sets += ", payload_json = :payload, payload_ref = :payload_ref"
+                    values[":payload"], values[":payload_ref"] = av("{}"), av(payload_ref)
+                elif payload is not None:
                     sets += ", payload_json = :payload"
                     values[":payload"] = av(json.dumps(payload))
                     removes += ", payload_ref"

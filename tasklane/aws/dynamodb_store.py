@@ -128,16 +128,19 @@ class DynamoJobStore(OutcomeCommits, JobControl):
             request = response.get("UnprocessedKeys") or {}
         return items
 
-    def set_job_status(self, job_id: str, status: JobStatus, *, only_from: tuple[JobStatus, ...]) -> bool:
+    def set_job_status(
+        self, job_id: str, status: JobStatus, *, only_from: tuple[JobStatus, ...], error: str | None = None
+    ) -> bool:
         allowed = {f":from{i}": av(s.value) for i, s in enumerate(only_from)}
+        why = {":error": av(error)} if error is not None else {}
         try:
             self._ddb.update_item(
                 TableName=self.table,
                 Key=job_key(job_id),
-                UpdateExpression="SET #status = :status, updated_at = :now",
+                UpdateExpression="SET #status = :status, updated_at = :now" + (", #error = :error" if why else ""),
                 ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":status": av(status.value), ":now": av(now_iso()), **allowed},
+                ExpressionAttributeNames={"#status": "status", **({"#error": "error"} if why else {})},
+                ExpressionAttributeValues={":status": av(status.value), ":now": av(now_iso()), **allowed, **why},
             )
         except self._ddb.exceptions.ConditionalCheckFailedException:
             return False

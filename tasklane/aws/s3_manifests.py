@@ -8,6 +8,9 @@ from typing import Any
 from tasklane.aws.clients import lazy_client
 from tasklane.dispatch import payload_key
 from tasklane.models import JobSpec
+from tasklane.ports import UploadForm
+
+UPLOAD_CONTENT_TYPE = "application/json"
 
 
 class S3ManifestStore:
@@ -33,14 +36,25 @@ class S3ManifestStore:
     def upload_key(tenant: str, upload_id: str) -> str:
         return f"uploads/{tenant}/{upload_id}.json"
 
-    def upload_url(self, tenant: str, upload_id: str, expires_in: int) -> str:
-        return str(
-            self._s3.generate_presigned_url(
-                "put_object",
-                Params={"Bucket": self.bucket, "Key": self.upload_key(tenant, upload_id)},
-                ExpiresIn=expires_in,
-            )
+    def upload_form(self, tenant: str, upload_id: str, expires_in: int, max_bytes: int) -> UploadForm:
+        # The policy binds the key, the content type and the size: S3 refuses any other upload to this form.
+        post = self._s3.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=self.upload_key(tenant, upload_id),
+            Fields={"Content-Type": UPLOAD_CONTENT_TYPE},
+            Conditions=[{"Content-Type": UPLOAD_CONTENT_TYPE}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
         )
+        return UploadForm(url=str(post["url"]), fields={k: str(v) for k, v in post["fields"].items()})
+
+    def upload_size(self, tenant: str, upload_id: str) -> int | None:
+        try:
+            head = self._s3.head_object(Bucket=self.bucket, Key=self.upload_key(tenant, upload_id))
+        except self._s3.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"])
 
     def read_upload(self, tenant: str, upload_id: str) -> bytes | None:
         try:

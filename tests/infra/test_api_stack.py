@@ -226,11 +226,13 @@ def test_gateway_responses_speak_the_api_error_shape(cdk_app: CdkApp, rest_api_i
     for response_type, code in expected.items():
         props = responses[response_type]
         assert props["RestApiId"] == {"Ref": rest_api_id}
-        parameters = dict(props["ResponseParameters"])
-        assert parameters.pop("gatewayresponse.header.Access-Control-Allow-Origin") == "'*'"
-        # API Gateway's own 429s say when to come back (tests/infra/test_edge_limits.py)
-        limited = response_type in ("THROTTLED", "QUOTA_EXCEEDED")
-        assert set(parameters) == ({"gatewayresponse.header.Retry-After"} if limited else set())
+        retry_after = {"THROTTLED": "'1'", "QUOTA_EXCEEDED": "'3600'"}.get(response_type)
+        assert props["ResponseParameters"] == {
+            "gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+            **({"gatewayresponse.header.Retry-After": retry_after} if retry_after else {}),
+        }, response_type
+        # Every 429 API Gateway answers says when to ask again (before, a throttle had no Retry-After)
+        assert props.get("StatusCode") == ("429" if retry_after else None), response_type
         assert set(props["ResponseTemplates"]) == {"application/json"}
         template = props["ResponseTemplates"]["application/json"]
         # $context.error.messageString is the message already quoted as a JSON string.
@@ -303,6 +305,9 @@ def test_api_function_environment_points_at_the_platform(cdk_app: CdkApp, functi
             {"Ref": cdk_app.logical_id("orchestration", cdk_app.orchestration.workflow.state_machine)},
         ),
     }
+    # the task timeouts of the environment, as its settings read them
+    assert json.loads(env["TASK_TIMEOUT_MAX_SECONDS"]) == cdk_app.config.task_timeout_max_seconds
+    assert json.loads(env["TASK_TIMEOUT_DEFAULT_SECONDS"]) == cdk_app.config.task_timeout_default_seconds
     for name, (role, value) in expected.items():
         assert name in env, f"the API function has no {name}"
         import_name = env[name]["Fn::ImportValue"]

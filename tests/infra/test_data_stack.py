@@ -88,6 +88,27 @@ def test_bucket_policy_denies_insecure_transport(cdk_app: CdkApp) -> None:
     )
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_manifests_payloads_and_uploads_expire_with_the_environments_data_retention(
+    cdk_app: CdkApp, prod_app: CdkApp, env: str
+) -> None:
+    """Before, nothing ever deleted uploads/ or payloads/."""
+    from stacks.constructs.job_store import UPLOAD_RETENTION_DAYS
+
+    app = cdk_app if env == "dev" else prod_app
+    props = app.json("data")["Resources"][bucket_id(app)]["Properties"]
+    rules = {r["Prefix"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    days = app.config.data_retention_days
+    assert {prefix: r["ExpirationInDays"] for prefix, r in rules.items()} == {
+        "manifests/": days, "payloads/": days, "uploads/": UPLOAD_RETENTION_DAYS,
+    }
+    assert all(r["Status"] == "Enabled" for r in rules.values())
+    assert all(r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1 for r in rules.values())
+    # An upload outlives the 25-hour window in which a replayed submission reads it again
+    assert UPLOAD_RETENTION_DAYS * 24 > 25
+    assert days == {"dev": 30, "prod": 90}[env]
+
+
 def stateful(app: CdkApp) -> list[Any]:
     return [app.data.store.table, app.data.store.idempotency, app.data.store.manifests, app.data.identity.user_pool]
 

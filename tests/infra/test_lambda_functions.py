@@ -59,6 +59,7 @@ EXPECTED_HANDLERS = {
         "lambdas.orchestrator.handlers.wait_for_tasks",
         "lambdas.orchestrator.handlers.stop_tasks",
         "lambdas.orchestrator.handlers.finalize",
+        "lambdas.orchestrator.handlers.fail_job",
     ],
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -288,3 +289,34 @@ def test_watchdog_and_step_functions_know_the_control_queue(cdk_app: CdkApp) -> 
     for function in [orchestration.watchdog.function, *orchestration.workflow.step_functions.values()]:
         env = cdk_app.resource(ROLE, function)["Properties"]["Environment"]["Variables"]
         assert env["CONTROL_QUEUE_URL"] == {"Ref": control_id}, function.node.path
+
+
+def test_the_runner_reads_the_environments_task_timeouts_and_its_lambda_maximum_leaves_room_to_commit(
+    cdk_app: CdkApp,
+) -> None:
+    from tasklane.models import Runtime
+    from tasklane.running import HANDBACK_RESERVE_SECONDS
+    from tasklane.settings import TaskTimeoutSettings
+
+    env = cdk_app.resource(ROLE, cdk_app.orchestration.runner.function)["Properties"]["Environment"]["Variables"]
+    names = ("TASK_TIMEOUT_DEFAULT_SECONDS", "TASK_TIMEOUT_MAX_SECONDS")
+    timeouts = TaskTimeoutSettings.model_validate(
+        {name.lower(): json.loads(env[name]) for name in names}
+    ).task_timeouts
+    assert timeouts.default_seconds == {Runtime(k): v for k, v in cdk_app.config.task_timeout_default_seconds.items()}
+    assert timeouts.max_seconds == {Runtime(k): v for k, v in cdk_app.config.task_timeout_max_seconds.items()}
+    # The longest Lambda task, started with the runner's whole timeout ahead, still leaves time to commit
+    assert timeouts.max_seconds[Runtime.LAMBDA] + HANDBACK_RESERVE_SECONDS < cdk_app.config.runner_timeout_seconds
+
+
+def test_an_environment_whose_lambda_task_maximum_leaves_the_runner_no_time_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from stacks.config import EnvironmentConfig
+
+    with pytest.raises(ValidationError, match="must leave the runner 20 s of its 120 s timeout: at most 100"):
+        EnvironmentConfig(name="dev", task_timeout_max_seconds={"lambda": 110, "eks": 3600})
+    with pytest.raises(ValidationError, match="exactly the runtimes lambda, eks"):
+        EnvironmentConfig(name="dev", task_timeout_max_seconds={"lambda": 100})
+    with pytest.raises(ValidationError, match=r"task_timeout_default_seconds\.eks must be 1 to its maximum"):
+        EnvironmentConfig(name="dev", task_timeout_default_seconds={"lambda": 60, "eks": 4000})

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 ROLE = "orchestration"
 LIFECYCLE = ["Mark job running", "Dispatch tasks", "Wait for tasks to finish", "Finalize job", "Did the job succeed?"]
 STOP = "Stop remaining tasks"
+FAIL = "Fail job"
+FAILED_TO_RUN = "Job could not run"
 # The terminal state of each final status Finalize can give a job (FAILED being the Choice's default).
 OUTCOMES = {
     "SUCCEEDED": ("Job succeeded", "Succeed", None),
@@ -20,7 +22,7 @@ OUTCOMES = {
     "TIMED_OUT": ("Job timed out", "Fail", "JobTimedOut"),
     "FAILED": ("Job failed", "Fail", "JobFailed"),
 }
-ALL_STATES = {*LIFECYCLE, STOP, *(name for name, _, _ in OUTCOMES.values())}
+ALL_STATES = {*LIFECYCLE, STOP, FAIL, FAILED_TO_RUN, *(name for name, _, _ in OUTCOMES.values())}
 # The function each Task state invokes, by handler.
 HANDLERS = {
     "Mark job running": "lambdas.orchestrator.handlers.mark_running",
@@ -28,6 +30,7 @@ HANDLERS = {
     "Wait for tasks to finish": "lambdas.orchestrator.handlers.wait_for_tasks",
     STOP: "lambdas.orchestrator.handlers.stop_tasks",
     "Finalize job": "lambdas.orchestrator.handlers.finalize",
+    FAIL: "lambdas.orchestrator.handlers.fail_job",
 }
 
 
@@ -84,17 +87,33 @@ def test_a_stopped_job_is_caught_stopped_then_finalized(cdk_app: CdkApp, definit
 
     states = definition["States"]
     assert STOP_ERROR == "JobStopped"
-    assert states["Wait for tasks to finish"]["Catch"] == [
-        {"ErrorEquals": [STOP_ERROR], "ResultPath": "$.stopped", "Next": STOP}
-    ]
+    assert states["Wait for tasks to finish"]["Catch"][0] == {
+        "ErrorEquals": [STOP_ERROR], "ResultPath": "$.stopped", "Next": STOP
+    }
     stop = states[STOP]
     assert stop["Type"] == "Task"
     assert stop["Next"] == "Finalize job"
     # Cancelling may take several calls: any error is retried before the job is given up.
     catch_all = [r for r in stop["Retry"] if r["ErrorEquals"] == ["States.ALL"]]
     assert len(catch_all) == 1 and catch_all[0]["MaxAttempts"] >= 2
-    # No other state catches anything: an unexpected error fails the execution instead of being swallowed.
-    assert [name for name, s in states.items() if "Catch" in s] == ["Wait for tasks to finish"]
+
+
+def test_a_step_that_fails_for_good_ends_the_job_failed_instead_of_leaving_it_running(
+    definition: dict[str, Any],
+) -> None:
+    """Before this catch, a job whose dispatch could not parse its manifest stayed RUNNING forever."""
+    states = definition["States"]
+    catching = {name: s["Catch"] for name, s in states.items() if "Catch" in s}
+    assert set(catching) == {"Mark job running", "Dispatch tasks", "Wait for tasks to finish"}
+    for name, catches in catching.items():
+        # after the step's own retries; the JobStopped catch of the wait comes first
+        assert catches[-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": FAIL}, name
+    fail = states[FAIL]
+    assert fail["Parameters"]["Payload"]["failure.$"] == "$.failure"
+    assert any(r["ErrorEquals"] == ["States.ALL"] for r in fail["Retry"])
+    # The execution itself still fails, so the console and alarms see it; the job says why
+    assert fail["Next"] == FAILED_TO_RUN
+    assert states[FAILED_TO_RUN]["Type"] == "Fail" and states[FAILED_TO_RUN]["Error"] == "JobWorkflowFailed"
 
 
 def test_choice_ends_in_the_state_of_each_final_status(definition: dict[str, Any]) -> None:
@@ -127,12 +146,12 @@ def test_steps_keep_the_execution_input(definition: dict[str, Any]) -> None:
 
 
 def test_step_payloads_are_what_the_handlers_read(definition: dict[str, Any]) -> None:
-    from lambdas.orchestrator.handlers import StepInput, WaitInput
+    from lambdas.orchestrator.handlers import FailInput, StepInput, WaitInput
 
     for name in HANDLERS:
         payload = definition["States"][name]["Parameters"]["Payload"]
         keys = {key.removesuffix(".$") for key in payload}
-        model = WaitInput if name == "Wait for tasks to finish" else StepInput
+        model = {"Wait for tasks to finish": WaitInput, FAIL: FailInput}.get(name, StepInput)
         assert keys <= set(model.model_fields), name
         required = {field for field, info in model.model_fields.items() if info.is_required()}
         assert required <= keys, name
@@ -190,7 +209,7 @@ def test_each_task_invokes_its_own_step_function(cdk_app: CdkApp, definition: di
     assert set(invoked) == step_ids
 
 
-@pytest.mark.parametrize("name", ["Dispatch tasks", STOP])
+@pytest.mark.parametrize("name", ["Dispatch tasks", STOP, FAIL])
 def test_long_steps_retry_any_error(definition: dict[str, Any], name: str) -> None:
     retries = definition["States"][name]["Retry"]
     catch_all = [r for r in retries if r["ErrorEquals"] == ["States.ALL"]]
@@ -242,6 +261,7 @@ def test_step_functions_are_least_privilege(cdk_app: CdkApp) -> None:
         },
         "wait_for_tasks": {**job_table, arns.resume: "resume"},
         "stop_tasks": {**job_table, arns.resume: "resume"},
+        "fail_job": {**job_table, arns.resume: "resume"},
         "finalize": job_table,
     }
     functions = cdk_app.orchestration.workflow.step_functions

@@ -524,7 +524,7 @@ def test_every_environments_pods_wait_out_its_longest_task(every_env_app: CdkApp
     (deployment,) = [x for x in _applied_in(every_env_app) if x["kind"] == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
-    longest = every_env_app.config.max_task_timeout_seconds["eks"]
+    longest = every_env_app.config.task_timeout_max_seconds["eks"]
     assert int(env["WORKER_DRAIN_SECONDS"]) > longest
     drain_and_poll = int(env["WORKER_DRAIN_SECONDS"]) + int(env["WORKER_POLL_WAIT_SECONDS"])
     assert pod["terminationGracePeriodSeconds"] > drain_and_poll

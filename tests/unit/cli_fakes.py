@@ -11,6 +11,8 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,22 @@ CLEAN_ENV: dict[str, str | None] = {
     "COLUMNS": "200", "LINES": "50", "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "TTY_INTERACTIVE": None,
     "NO_COLOR": None, "JOBCTL_TENANT": None, "TASKLANE_API_KEY": None, "TASKLANE_API_URL": None, "TASKLANE_TOKEN": None,
 }
+
+
+UPLOAD_MAX_BYTES = 128 * 1024 * 1024
+
+
+def form_parts(request: httpx.Request) -> list[tuple[str, bytes, str | None]]:
+    """A multipart/form-data body's parts, in order: (name, content, content type)."""
+    raw = b"Content-Type: " + request.headers.get("content-type", "").encode() + b"\r\n\r\n" + request.read()
+    message = BytesParser(policy=policy.HTTP).parsebytes(raw)
+    if not message.is_multipart():
+        return []
+    return [
+        (part.get_param("name", header="content-disposition") or "", part.get_payload(decode=True) or b"",
+         part.get("content-type"))
+        for part in message.iter_parts()  # type: ignore[attr-defined]
+    ]
 
 
 def error(status: int, code: str, message: str) -> httpx.Response:
@@ -104,7 +122,7 @@ class FakeApi:
                 raise failure
             return failure
         if request.url.host == S3_HOST:
-            return self.s3_put(request)
+            return self.s3_post(request)
         tenant = KEYS.get(request.headers.get("authorization", ""))
         if tenant is None:
             return error(401, "unauthorized", "missing or invalid credentials: send Authorization: ApiKey <key>")
@@ -163,17 +181,28 @@ class FakeApi:
         if key:
             self.idempotency[f"{tenant}:uploads:{key}"] = (None, upload_id)
         self.uploads.setdefault(upload_id, None)
-        url = f"https://{S3_HOST}/manifests/{upload_id}?X-Amz-Signature=abc&X-Amz-Expires=900"
-        return httpx.Response(201, json={"upload_id": upload_id, "url": url, "expires_in": 900})
+        fields = {"key": f"uploads/{tenant}/{upload_id}.json", "Content-Type": "application/json",
+                  "x-amz-algorithm": "AWS4-HMAC-SHA256", "policy": "cG9saWN5", "x-amz-signature": "abc"}
+        return httpx.Response(201, json={
+            "upload_id": upload_id, "url": f"https://{S3_HOST}/manifests", "fields": fields, "expires_in": 900,
+            "method": "POST", "content_type": "application/json", "max_bytes": UPLOAD_MAX_BYTES,
+        })
 
-    def s3_put(self, request: httpx.Request) -> httpx.Response:
-        upload_id = request.url.path.rsplit("/", 1)[-1]
-        if request.method != "PUT" or upload_id not in self.uploads or "authorization" in request.headers:
+    def s3_post(self, request: httpx.Request) -> httpx.Response:
+        """S3's presigned POST: the signed fields, then the file last; the policy's size and type enforced."""
+        parts = form_parts(request)
+        names = [name for name, _, _ in parts]
+        fields = {name: value for name, value, _ in parts}
+        upload_id = fields.get("key", b"").decode().rsplit("/", 1)[-1].removesuffix(".json")
+        if (request.method != "POST" or upload_id not in self.uploads or "authorization" in request.headers
+                or names[-1:] != ["file"] or fields.get("Content-Type") != b"application/json"):
             return httpx.Response(403, text="<Error><Code>AccessDenied</Code></Error>")
         if upload_id in self.expired_uploads:
             return httpx.Response(403, text="<Error><Code>AccessDenied</Code><Message>Request has expired</Message>")
-        self.uploads[upload_id] = request.content
-        return httpx.Response(200)
+        if len(fields["file"]) > UPLOAD_MAX_BYTES:
+            return httpx.Response(400, text="<Error><Code>EntityTooLarge</Code></Error>")
+        self.uploads[upload_id] = fields["file"]
+        return httpx.Response(204)
 
     def list_jobs(self, request: httpx.Request, tenant: str) -> httpx.Response:
         status = request.url.params.get("status")

@@ -67,7 +67,9 @@ def boto_clients() -> dict[str, Any]:
 
 def _client(clients_by_service: dict[str, Any], service: str) -> Any:
     if service not in clients_by_service:
-        clients_by_service[service] = boto3.client(service, region_name=REGION)
+        # configured as deployed where that matters (S3 signs, and presigns, with SigV4)
+        config = clients.SERVICE_CONFIGS.get(service)
+        clients_by_service[service] = boto3.client(service, region_name=REGION, config=config)
     return clients_by_service[service]
 
 

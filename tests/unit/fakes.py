@@ -31,7 +31,7 @@ from tasklane.models import (
     TaskRecord,
     TaskStatus,
 )
-from tasklane.ports import CommitResult, JobPage, TaskPage
+from tasklane.ports import CommitResult, JobPage, TaskPage, UploadForm
 
 
 @dataclass
@@ -63,8 +63,14 @@ class InMemoryManifests:
     def get(self, job_id: str) -> JobSpec:
         return self.specs[job_id]
 
-    def upload_url(self, tenant: str, upload_id: str, expires_in: int) -> str:
-        return f"https://uploads.example.test/{tenant}/{upload_id}?expires={expires_in}"
+    def upload_form(self, tenant: str, upload_id: str, expires_in: int, max_bytes: int) -> UploadForm:
+        return UploadForm(url="https://uploads.example.test/", fields={
+            "key": f"uploads/{tenant}/{upload_id}.json", "expires": str(expires_in), "max_bytes": str(max_bytes),
+        })
+
+    def upload_size(self, tenant: str, upload_id: str) -> int | None:
+        body = self.uploads.get((tenant, upload_id))
+        return None if body is None else len(body)
 
     def read_upload(self, tenant: str, upload_id: str) -> bytes | None:
         return self.uploads.get((tenant, upload_id))
@@ -174,11 +180,13 @@ class InMemoryJobStore:
     def get_job(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
 
-    def set_job_status(self, job_id: str, status: JobStatus, *, only_from: tuple[JobStatus, ...]) -> bool:
+    def set_job_status(
+        self, job_id: str, status: JobStatus, *, only_from: tuple[JobStatus, ...], error: str | None = None
+    ) -> bool:
         job = self.jobs.get(job_id)
         if job is None or job.status not in only_from:
             return False
-        self._update(job_id, status=status)
+        self._update(job_id, status=status, **({"error": error} if error is not None else {}))
         return True
 
     def list_jobs(self, tenant: str, *, status: JobStatus | None, limit: int, next_token: str | None) -> JobPage:
@@ -356,10 +364,16 @@ class InMemoryJobStore:
             return None
         self.tokens.pop(job_id, None)
         self.resumed.discard(job_id)
-        return self._update(job_id, status=JobStatus.PENDING, run=run, stop_reason=None)
+        return self._update(job_id, status=JobStatus.PENDING, run=run, stop_reason=None, error=None)
 
     def reopen_tasks(
-        self, job_id: str, run: int, task_ids: list[str] | None, payload: dict[str, Any] | None, by: str
+        self,
+        job_id: str,
+        run: int,
+        task_ids: list[str] | None,
+        payload: dict[str, Any] | None,
+        by: str,
+        payload_ref: str | None = None,
     ) -> list[TaskRecord]:
         job = self.jobs[job_id]
         chosen = set(task_ids) if task_ids is not None else None
@@ -371,7 +385,9 @@ class InMemoryJobStore:
         for task in failed:
             fields: dict[str, Any] = {"status": TaskStatus.PENDING, "run": run, "redriven_by": by, "redriven_at": now,
                                       "updated_at": now, "error": None}
-            if payload is not None:
+            if payload_ref is not None:
+                fields.update(payload={}, payload_ref=payload_ref)
+            elif payload is not None:
                 fields.update(payload=payload, payload_ref=None)
             self._set_task(task, **fields)
             self.letters.pop((job.tenant, f"{fingerprint(task.type, task.error)}#{job_id}#{task.task_id}"), None)

@@ -19,7 +19,7 @@ class FakeLambdaContext:
     log_stream_name: str = "2026/01/01/[$LATEST]abc"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        return 120_000  # a fresh runner invocation: its whole timeout
 
 
 TENANT = "acme"

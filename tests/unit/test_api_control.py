@@ -222,7 +222,9 @@ def test_retry_of_a_failed_job_is_202_and_starts_run_1(api: Api) -> None:
     assert status == 202
     assert (body["job_id"], body["status"], body["run"]) == (job_id, "PENDING", 1)
     assert api.workflow.started[-1] == (
-        f"{job_id}-run1", {"job_id": job_id, "run": 1, "rerun": {"task_ids": None, "payload": None, "by": "key:abc"}}
+        f"{job_id}-run1",
+        {"job_id": job_id, "run": 1,
+         "rerun": {"task_ids": None, "payload": None, "payload_ref": None, "by": "key:abc"}},
     )
     # the run is open: asking again before it ends is a conflict
     assert api.call("POST", f"/jobs/{job_id}/retry")[0] == 409
@@ -290,11 +292,11 @@ def test_an_overlong_key_is_refused(api: Api) -> None:
 # --- uploads ------------------------------------------------------------------------------------------
 
 
-def new_upload(api: Api, tenant: str = "acme") -> tuple[str, str]:
+def new_upload(api: Api, tenant: str = "acme") -> tuple[str, dict[str, Any]]:
     status, body = api.call("POST", "/jobs/uploads", tenant=tenant)
     assert status == 201, body
-    assert body["method"] == "PUT" and body["expires_in"] == 900
-    return str(body["upload_id"]), str(body["url"])
+    assert body["method"] == "POST" and body["expires_in"] == 900
+    return str(body["upload_id"]), body
 
 
 def put_upload(api: Api, upload_id: str, spec: Any, tenant: str = "acme") -> None:
@@ -303,12 +305,39 @@ def put_upload(api: Api, upload_id: str, spec: Any, tenant: str = "acme") -> Non
     api.manifests._s3.put_object(Bucket=BUCKET, Key=f"uploads/{tenant}/{upload_id}.json", Body=body)
 
 
-def test_an_upload_gets_a_presigned_put_url_for_its_tenants_key(api: Api) -> None:
-    upload_id, url = new_upload(api)
+def test_an_upload_gets_a_sigv4_presigned_post_bound_to_its_key_size_and_content_type(api: Api) -> None:
+    import base64
+
+    from tasklane.jobs import MAX_UPLOAD_BYTES
+
+    upload_id, form = new_upload(api)
     assert len(upload_id) == 32
-    assert BUCKET in url and f"uploads/acme/{upload_id}.json" in url
-    assert "Signature" in url and "Expires" in url
+    assert BUCKET in form["url"]
+    fields = form["fields"]
+    assert fields["key"] == f"uploads/acme/{upload_id}.json"
+    assert fields["Content-Type"] == form["content_type"] == "application/json"
+    # SigV4 (before: a SigV2 presigned PUT with no limit at all)
+    assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256" and fields["x-amz-signature"]
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    assert {"Content-Type": "application/json"} in policy["conditions"]
+    assert ["content-length-range", 1, MAX_UPLOAD_BYTES] in policy["conditions"]
+    assert {"key": f"uploads/acme/{upload_id}.json"} in policy["conditions"]
+    assert form["max_bytes"] == MAX_UPLOAD_BYTES
     assert new_upload(api)[0] != upload_id
+
+
+def test_an_uploaded_object_over_the_limit_is_413_and_never_read(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasklane import jobs
+
+    upload_id, _ = new_upload(api)
+    put_upload(api, upload_id, {"name": "x", "tasks": [{"type": "echo", "payload": {"pad": "x" * 2000}}]})
+    monkeypatch.setattr(jobs, "MAX_UPLOAD_BYTES", 1000)
+    read: list[str] = []
+    monkeypatch.setattr(api.manifests, "read_upload", lambda tenant, upload_id: read.append(upload_id))
+    status, body = api.call("POST", "/jobs", {"manifest": {"upload_id": upload_id}})
+    assert status == 413
+    assert "at most 1000 are read" in error_of(body, "too_large")
+    assert read == [] and api.workflow.started == []
 
 
 def test_a_job_submitted_from_an_upload_is_read_and_validated(api: Api) -> None:
@@ -421,7 +450,9 @@ def test_redrive_by_fingerprint_starts_a_run_of_the_chosen_tasks(api: Api) -> No
     assert body == {"redriven": 2, "runs": {job_id: 1}, "skipped": []}
     assert api.workflow.started[-1] == (f"{job_id}-run1", {
         "job_id": job_id, "run": 1,
-        "rerun": {"task_ids": [task_id_for(0), task_id_for(1)], "payload": {"v": 2}, "by": "key:abc"},
+        "rerun": {
+            "task_ids": [task_id_for(0), task_id_for(1)], "payload": {"v": 2}, "payload_ref": None, "by": "key:abc"
+        },
     })
     # When the run's dispatch step runs, the tasks are reopened and their dead letters leave the view
     queue = RecordingQueue()

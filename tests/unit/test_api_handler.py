@@ -201,6 +201,81 @@ def test_a_forged_next_token_is_400(services: JobServices) -> None:
     assert "next_token" in assert_error(body, "invalid_request")
 
 
+def nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("levels", [61, 200, 5000])
+def test_a_body_nested_deeper_than_the_limit_is_422_before_anything_parses_it(
+    services: JobServices, levels: int
+) -> None:
+    # 200 levels used to be accepted, then no dispatcher could read the job; 5,000 crashed the API (502)
+    payload = '{"a":' * levels + "{}" + "}" * levels  # written out: json.dumps itself cannot nest 5,000 deep
+    got, body = call("POST", "/jobs", '{"name": "deep", "tasks": [{"type": "echo", "payload": ' + payload + "}]}")
+    assert got == 422
+    assert f"nests {levels + 4} levels deep; at most 64" in assert_error(body, "validation_error")
+    assert services.workflow.started == []  # type: ignore[attr-defined]
+
+
+def test_a_body_at_the_depth_limit_is_accepted_and_its_manifest_reads_back(services: JobServices) -> None:
+    job_id = submit([{"type": "echo", "payload": nested(60)}])
+    assert services.manifests.get(job_id).tasks[0].payload == nested(60)
+
+
+def test_a_task_payload_over_the_limit_is_422_naming_the_task(services: JobServices) -> None:
+    from lambdas.api.schemas import MAX_TASK_PAYLOAD_BYTES
+
+    huge = {"blob": "x" * MAX_TASK_PAYLOAD_BYTES}
+    got, body = call("POST", "/jobs", {"name": "huge", "tasks": [{"type": "echo"}, {"type": "echo", "payload": huge}]})
+    assert got == 422
+    assert "body.tasks.1.payload" in assert_error(body, "validation_error")
+    assert f"at most {MAX_TASK_PAYLOAD_BYTES} are allowed" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("task", "words"),
+    [
+        ({"type": "echo", "timeout_seconds": 101}, "timeout_seconds: a task on the lambda runtime runs at most 100 s"),
+        ({"type": "sleep", "timeout_seconds": 3601}, "timeout_seconds: a task on the eks runtime runs at most 3600 s"),
+        ({"type": "sleep", "payload": {"seconds": 1e9}}, "payload.seconds: 1e+09 s is longer than a task"),
+        ({"type": "hash", "payload": {"rounds": 10**12}}, "payload.rounds must be a non-negative integer of at most"),
+    ],
+)
+def test_an_unbounded_task_is_400(services: JobServices, task: dict[str, Any], words: str) -> None:
+    got, body = call("POST", "/jobs", {"name": "greedy", "tasks": [task]})
+    assert got == 400
+    assert f"tasks[0].{words}" in assert_error(body, "invalid_request")
+    assert services.workflow.started == []  # type: ignore[attr-defined]
+
+
+def test_every_task_states_the_timeout_it_runs_under(services: JobServices) -> None:
+    job_id = submit([{"type": "echo"}, {"type": "sleep", "timeout_seconds": 30}])
+    assert [t.timeout_seconds for t in services.manifests.get(job_id).tasks] == [60, 30]
+
+
+def test_a_job_whose_workflow_cannot_start_ends_failed_with_why_and_answers_503_with_retry_after(
+    services: JobServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(name: str, execution_input: dict[str, Any]) -> None:
+        raise RuntimeError("ThrottlingException: rate exceeded")
+
+    monkeypatch.setattr(services.workflow, "start", refuse)
+    response = handler.lambda_handler(api_event("POST", "/jobs", {"name": "n", "tasks": [{"type": "echo"}]}),
+                                      FakeLambdaContext())
+    headers = {**response.get("headers", {}), **{k: v[0] for k, v in response.get("multiValueHeaders", {}).items()}}
+    assert (response["statusCode"], headers.get("Retry-After")) == (503, "5")
+    assert "could not start and ended FAILED" in assert_error(json.loads(response["body"]), "unavailable")
+    # Before: the job stayed PENDING for ever, with no workflow to move it
+    job = services.store.get_job("job000")
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.error == "its workflow could not start: RuntimeError: ThrottlingException: rate exceeded"
+    _, shown = call("GET", "/jobs/job000")
+    assert (shown["status"], shown["error"]) == ("FAILED", job.error)
+
+
 # --- tasks --------------------------------------------------------------------------------------------
 
 
@@ -223,7 +298,9 @@ def test_list_tasks_shape_and_paging(services: JobServices, store: DynamoJobStor
     assert set(body) == {"items", "next_token"}
     assert [t["task_id"] for t in body["items"]] == [task_id_for(0), task_id_for(1)]
     assert set(body["items"][0]) == {"task_id", "index", "type", "runtime", "status", "attempts", "result", "error",
-                                     "progress", "progress_message"}
+                                     "progress", "progress_message", "timeout_seconds"}
+    # A task stored without a timeout states the one it runs under: its runtime's default
+    assert body["items"][0]["timeout_seconds"] == services.timeouts.default_seconds[Runtime.LAMBDA]
     assert body["items"][1]["status"] == "SUCCEEDED" and body["items"][1]["result"] == {"ok": 1}
     assert body["next_token"]
 

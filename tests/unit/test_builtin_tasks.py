@@ -105,3 +105,40 @@ def test_a_long_sleep_reports_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     assert task_type is not None
     assert task_type.function({"seconds": 12}, ctx(progress=progress)) == {"slept": 12.0}
     assert [round(p, 3) for p, _ in progress] == [round(5 / 12, 3), round(10 / 12, 3), 1.0]
+
+
+def test_sleep_and_hash_are_bounded_when_they_run() -> None:
+    # A payload that reached a runner anyway (sent before these bounds) still cannot hold a slot unbounded
+    with pytest.raises(NonRetryableTaskFailure, match=r"payload.seconds must be .* at most 3600"):
+        run("sleep", {"seconds": 1e9})
+    with pytest.raises(NonRetryableTaskFailure, match=r"payload.rounds must be .* at most 5,000,000"):
+        run("hash", {"data": "x", "rounds": 10**12})
+    with pytest.raises(NonRetryableTaskFailure, match=r"payload\.seconds"):
+        run("sleep", {"seconds": float("nan")})
+
+
+def test_a_job_with_a_sleep_longer_than_its_timeout_or_too_many_hash_rounds_is_refused_at_submission() -> None:
+    from tasklane.errors import InvalidJob
+    from tasklane.jobs import build_spec
+
+    class Task:
+        def __init__(self, type: str, payload: dict[str, Any], timeout_seconds: int | None = None) -> None:
+            self.type, self.payload, self.timeout_seconds = type, payload, timeout_seconds
+            self.runtime: Runtime | None = None
+            self.max_attempts: int | None = None
+
+    with pytest.raises(InvalidJob, match=r"tasks\[1\]\.payload\.seconds: 1e\+09 s is longer than a task of its"):
+        build_spec("j", [Task("echo", {}), Task("sleep", {"seconds": 1e9})], registry)
+    # bounded by its runtime's maximum timeout: 100 s on lambda, 3,600 s on eks (sleep's own runtime)
+    lambda_sleep = Task("sleep", {"seconds": 101})
+    lambda_sleep.runtime = Runtime.LAMBDA
+    with pytest.raises(InvalidJob, match=r"tasks\[0\]\.payload\.seconds: 101 s .*\(100 s\)"):
+        build_spec("j", [lambda_sleep], registry)
+    # a sleep longer than its own timeout is fine: it is how a task that times out is tried
+    assert build_spec("j", [Task("sleep", {"seconds": 3600}, timeout_seconds=2)], registry).tasks[0].payload == {
+        "seconds": 3600
+    }
+    with pytest.raises(InvalidJob, match=r"tasks\[0\]\.payload\.rounds must be a non-negative integer of at most"):
+        build_spec("j", [Task("hash", {"data": "x", "rounds": 10**12})], registry)
+    with pytest.raises(InvalidJob, match=r"tasks\[0\]\.payload\.seconds must be a non-negative number"):
+        build_spec("j", [Task("sleep", {"seconds": "long"})], registry)

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cli_fakes import FakeApi, Jobctl, write_endpoints
+from cli_fakes import FakeApi, Jobctl, form_parts, write_endpoints
 
 from tasklane_sdk import RetryPolicy
 
@@ -113,11 +113,15 @@ def test_a_spec_over_5_mb_is_uploaded_then_submitted_by_manifest(jobctl: Jobctl,
     result = jobctl("-o", "json", "submit", str(path), "--idempotency-key", "big-1")
 
     assert result.exit_code == 0, result.output
-    upload, put, submit = api.requests
+    upload, post, submit = api.requests
     assert (upload.method, upload.url.path) == ("POST", "/v1/jobs/uploads")
-    assert (put.method, put.url.host) == ("PUT", "s3.test")
-    assert "authorization" not in put.headers  # the API key must not leak to S3
-    assert json.loads(put.content) == spec
+    assert (post.method, post.url.host) == ("POST", "s3.test")
+    assert "authorization" not in post.headers  # the API key must not leak to S3
+    # the presigned POST's signed fields, then the spec as the form's last part
+    parts = form_parts(post)
+    assert [name for name, _, _ in parts] == ["key", "Content-Type", "x-amz-algorithm", "policy", "x-amz-signature",
+                                              "file"]
+    assert parts[-1][2] == "application/json" and json.loads(parts[-1][1]) == spec
     assert json.loads(submit.content) == {"manifest": {"upload_id": f"{1:032x}"}}
     assert submit.headers["idempotency-key"] == "big-1"
     assert len(api.jobs["job0001"].tasks) == 5500

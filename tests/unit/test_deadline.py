@@ -49,19 +49,42 @@ def test_a_sleep_task_past_its_timeout_is_retried_then_failed() -> None:
     assert last.kind is OutcomeKind.FAILED and "TaskTimedOut" in (last.error or "")
 
 
-def test_a_lambda_task_cannot_ask_for_more_than_the_runner_allows() -> None:
+def test_a_task_cannot_ask_for_more_than_its_runtimes_maximum_and_gets_its_default_without_one() -> None:
     from tasklane.errors import InvalidJob
-    from tasklane.jobs import LAMBDA_TASK_MAX_SECONDS, build_spec
-    from tasklane.models import Runtime
+    from tasklane.jobs import build_spec
+    from tasklane.models import Runtime, TaskTimeouts
+
+    timeouts = TaskTimeouts(default_seconds={Runtime.LAMBDA: 30, Runtime.EKS: 600},
+                            max_seconds={Runtime.LAMBDA: 100, Runtime.EKS: 3600})
 
     class Task:
         type = "echo"
         payload: dict = {}
         runtime = Runtime.LAMBDA
         max_attempts = None
-        timeout_seconds = LAMBDA_TASK_MAX_SECONDS + 1
+        timeout_seconds: int | None = 101
 
-    with pytest.raises(InvalidJob, match=r"tasks\[0\].timeout_seconds.*runtime eks"):
-        build_spec("too long", [Task()], registry)
+    with pytest.raises(InvalidJob, match=r"tasks\[0\].timeout_seconds: .*lambda runtime runs at most 100 s.*eks"):
+        build_spec("too long", [Task()], registry, timeouts=timeouts)
     Task.runtime = Runtime.EKS
-    assert build_spec("fine on eks", [Task()], registry).tasks[0].timeout_seconds == LAMBDA_TASK_MAX_SECONDS + 1
+    assert build_spec("fine on eks", [Task()], registry, timeouts=timeouts).tasks[0].timeout_seconds == 101
+    Task.timeout_seconds = 3601
+    with pytest.raises(InvalidJob, match=r"eks runtime runs at most 3600 s$"):
+        build_spec("too long on eks too", [Task()], registry, timeouts=timeouts)
+    # Without a timeout, each runtime's default is written into the task: no task runs unbounded
+    Task.timeout_seconds = None
+    assert build_spec("default", [Task()], registry, timeouts=timeouts).tasks[0].timeout_seconds == 600
+    Task.runtime = Runtime.LAMBDA
+    assert build_spec("default", [Task()], registry, timeouts=timeouts).tasks[0].timeout_seconds == 30
+
+
+def test_task_timeouts_refuse_a_default_above_the_maximum_or_a_missing_runtime() -> None:
+    from pydantic import ValidationError
+
+    from tasklane.models import Runtime, TaskTimeouts
+
+    with pytest.raises(ValidationError, match="must be 1 to its maximum"):
+        TaskTimeouts(default_seconds={Runtime.LAMBDA: 200, Runtime.EKS: 1},
+                     max_seconds={Runtime.LAMBDA: 100, Runtime.EKS: 1})
+    with pytest.raises(ValidationError, match="runtime eks"):
+        TaskTimeouts(default_seconds={Runtime.LAMBDA: 1}, max_seconds={Runtime.LAMBDA: 1})

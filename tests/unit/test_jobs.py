@@ -50,7 +50,10 @@ def test_defaults_come_from_the_registry() -> None:
         return None
 
     spec = jobs.build_spec("j", [Requested("slowpoke", {"a": 1})], reg, {"team": "x"}, 10.0)
-    assert spec.tasks == [TaskSpec(type="slowpoke", payload={"a": 1}, runtime=Runtime.EKS, max_attempts=7)]
+    # and a task without a timeout gets its runtime's default
+    assert spec.tasks == [
+        TaskSpec(type="slowpoke", payload={"a": 1}, runtime=Runtime.EKS, max_attempts=7, timeout_seconds=900)
+    ]
     assert (spec.name, spec.metadata, spec.tolerated_failure_percentage) == ("j", {"team": "x"}, 10.0)
 
 

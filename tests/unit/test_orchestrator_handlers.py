@@ -304,3 +304,49 @@ def test_the_watchdog_function_reschedules_until_the_deadline_then_stops_the_job
     assert request == later and 599 <= delay <= 600
     assert store.get_job("job1").stop_reason is StopReason.TIMED_OUT  # type: ignore[union-attr]
     assert workflow.interrupted == [("tok-w", STOP_ERROR, "timed_out")]
+
+
+def deep(levels: int) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for _ in range(levels):
+        nested = {"a": nested}
+    return nested
+
+
+def test_a_job_whose_dispatch_fails_for_good_ends_failed_with_the_error(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, resumer: RecordingWorkflow
+) -> None:
+    # Given a running job whose manifest its dispatcher cannot parse (nested past pydantic's 200 levels, as
+    # the API once accepted), so every retry of the dispatch step fails the same way
+    create_job(store, manifests, [Runtime.LAMBDA] * 2, status=JobStatus.RUNNING)
+    body = {"name": "n", "tasks": [{"type": "echo", "payload": deep(250), "runtime": "lambda"}] * 2}
+    manifests.put_json("job1", json.dumps(body).encode())
+    with pytest.raises(ValueError, match="recursion limit"):
+        handlers.dispatch_tasks({"job_id": "job1"}, CTX)
+
+    # When the workflow's catch hands the step's error to Fail job (as Step Functions words a Lambda error)
+    cause = json.dumps({"errorMessage": "1 validation error for JobSpec: recursion limit exceeded",
+                        "errorType": "ValidationError"})
+    step = {"job_id": "job1", "run": 0, "rerun": None, "failure": {"Error": "ValidationError", "Cause": cause}}
+    assert handlers.fail_job(step, CTX) == {"job_id": "job1", "status": "FAILED"}
+
+    # Then the job ended FAILED, saying why, and none of its tasks is left to wait for
+    job = store.get_job("job1")
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.error == (
+        "the job's workflow could not go on: ValidationError: 1 validation error for JobSpec: recursion limit exceeded"
+    )
+    assert (job.remaining, job.cancelled) == (0, 2)
+    # And a retried step changes nothing
+    assert handlers.fail_job(step, CTX)["status"] == "FAILED"
+
+
+def test_a_job_cancelled_before_its_dispatch_failed_ends_cancelled(
+    env: None, store: DynamoJobStore, manifests: S3ManifestStore, resumer: RecordingWorkflow
+) -> None:
+    create_job(store, manifests, [Runtime.LAMBDA] * 2, status=JobStatus.RUNNING)
+    store.request_stop("job1", StopReason.CANCELLED)
+    step = {"job_id": "job1", "failure": {"Error": "States.TaskFailed", "Cause": "not JSON"}}
+    assert handlers.fail_job(step, CTX) == {"job_id": "job1", "status": "CANCELLED"}
+    job = store.get_job("job1")
+    assert job is not None and (job.error, job.cancelled, job.remaining) == (None, 2, 0)

@@ -309,3 +309,36 @@ def test_the_deployed_runner_loads_payloads_by_reference_and_releases_the_window
     (released,) = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     message = TaskMessage.model_validate_json(released["Body"])
     assert (message.task_id, message.windowed, message.payload) == (task_id_for(1), True, {"i": 1})
+
+
+class ClockedContext(FakeLambdaContext):
+    """A Lambda context whose remaining time is what the batch's tasks have left of it so far."""
+
+    def __init__(self, remaining_seconds: list[float]) -> None:
+        self.remaining = iter(remaining_seconds)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(next(self.remaining) * 1000)
+
+
+def test_a_batch_commits_what_finished_and_sends_on_what_it_has_no_time_to_run(
+    store: DynamoJobStore, task_runner: TaskRunner, sqs: Any, queue_url: str
+) -> None:
+    # Given two single-task messages of one job, each with the runtime's default timeout of 60 s, and a
+    # runner with 80 s left for the first and 40 s for the second (the first took 40 s)
+    task_runner.default_timeout_seconds = 60
+    make_job(store, [("echo", {"n": 0}), ("echo", {"n": 1})])
+    records = deliver(sqs, queue_url, [body(0, "echo", {"n": 0}), body(1, "echo", {"n": 1})])
+
+    # When the batch runs
+    response = run_batch(records, task_runner, ClockedContext([80.0, 40.0]))  # type: ignore[arg-type]
+
+    # Then nothing is reported failed: the first task's result is committed, and the second, which could run
+    # past the runner's end, went on as a message of its own with its attempt unspent
+    assert failures(response) == []
+    assert counters(store) == {"remaining": 1, "running": 0, "succeeded": 1, "failed": 0}
+    second = store.get_task("job1", task_id_for(1))
+    assert second is not None and (second.status, second.attempts) == (TaskStatus.PENDING, 0)
+    sent = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    again = [TaskMessage.model_validate_json(m["Body"]) for m in sent]
+    assert [(m.task_id, m.timeout_seconds, m.attempt(1)) for m in again] == [(task_id_for(1), 60, 1)]

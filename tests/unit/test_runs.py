@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fakes import InMemoryJobStore, RecordingWorkflow
 
@@ -50,7 +52,8 @@ def test_retry_opens_the_next_run_and_starts_its_execution() -> None:
 
     assert (opened.run, opened.status) == (1, JobStatus.PENDING)
     assert workflow.started == [
-        ("job1-run1", {"job_id": "job1", "run": 1, "rerun": {"task_ids": None, "payload": None, "by": "user:u1"}})
+        ("job1-run1", {"job_id": "job1", "run": 1,
+                       "rerun": {"task_ids": None, "payload": None, "payload_ref": None, "by": "user:u1"}})
     ]
     # once that run ended failed again, the next retry is run 2
     store.set_job_status("job1", JobStatus.FAILED, only_from=(JobStatus.PENDING,))
@@ -97,7 +100,7 @@ def test_redrive_by_fingerprint_opens_one_run_per_job_with_its_tasks() -> None:
     assert (report.redriven, report.runs, report.skipped) == (3, {"job1": 1, "job2": 1}, [])
     started = dict(workflow.started)
     assert started["job1-run1"]["rerun"] == {"task_ids": [task_id_for(0), task_id_for(2)], "payload": {"v": 2},
-                                             "by": "key:k"}
+                                             "payload_ref": None, "by": "key:k"}
     assert started["job2-run1"]["rerun"]["task_ids"] == [task_id_for(0)]
 
 
@@ -159,3 +162,67 @@ def test_a_job_whose_run_moved_on_is_skipped_with_the_conflict() -> None:
 def test_a_redrive_must_choose_clearly(selection: Selection, words: str) -> None:
     with pytest.raises(InvalidRequest, match=words):
         redrive("acme", selection, None, "u", InMemoryJobStore(), RecordingWorkflow())
+
+
+# --- starting a run safely ----------------------------------------------------------------------------
+
+
+class RefusingWorkflow(RecordingWorkflow):
+    """Step Functions refusing StartExecution (an input over 256 KiB, throttling that outlasted the retries)."""
+
+    def start(self, name: str, execution_input: dict[str, object]) -> None:
+        raise RuntimeError("InvalidExecutionInput: the input is too large")
+
+
+def test_a_run_that_cannot_start_leaves_the_job_as_it_was_and_can_be_asked_again() -> None:
+    from tasklane.errors import WorkflowNotStarted
+
+    store = InMemoryJobStore()
+    job = failed_job(store, "job1", {0: BOOM})
+    # Before: the job was left PENDING with no execution, and asking again answered 409
+    with pytest.raises(WorkflowNotStarted, match="the job is FAILED as before: ask again"):
+        retry_failed(job, "u", store, RefusingWorkflow())
+    after = store.get_job("job1")
+    assert after is not None and after.status is JobStatus.FAILED
+    # Asking again opens the next run
+    workflow = RecordingWorkflow()
+    assert retry_failed(after, "u", store, workflow).status is JobStatus.PENDING
+    assert [name for name, _ in workflow.started] == ["job1-run2"]
+
+
+def test_a_redrive_whose_run_cannot_start_skips_that_job_with_why() -> None:
+    store = InMemoryJobStore()
+    failed_job(store, "job1", {0: BOOM})
+    report = redrive("acme", Selection(job_id="job1"), None, "u", store, RefusingWorkflow())
+    assert (report.redriven, report.runs) == (0, {})
+    assert [(j, t) for j, t, _ in report.skipped] == [("job1", task_id_for(0))]
+    assert "could not start" in report.skipped[0][2]
+    assert store.get_job("job1").status is JobStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_a_large_redrive_payload_is_stored_like_any_payload_and_travels_by_reference() -> None:
+    from fakes import InMemoryManifests
+
+    from tasklane.dispatch import PAYLOAD_INLINE_BYTES, dispatch_rerun
+
+    store, workflow, manifests = InMemoryJobStore(), RecordingWorkflow(), InMemoryManifests()
+    failed_job(store, "job1", {0: BOOM, 1: BOOM})
+    big = {"blob": "x" * (PAYLOAD_INLINE_BYTES + 1)}
+
+    report = redrive("acme", Selection(job_id="job1"), big, "u", store, workflow, manifests)
+
+    # The execution's input carries a reference, never the payload: Step Functions takes at most 256 KiB
+    assert report.runs == {"job1": 1}
+    (_, execution_input), = workflow.started
+    rerun = execution_input["rerun"]
+    assert (rerun["payload"], rerun["payload_ref"]) == (None, "payloads/job1/run1.json")
+    assert manifests.get_payload("payloads/job1/run1.json") == big
+    # And the run's dispatch sends each task with the reference; its runner loads the payload from S3
+    from fakes import RecordingQueue
+
+    queue = RecordingQueue()
+    sent = dispatch_rerun("job1", 1, rerun["task_ids"], None, "u", store, {Runtime.LAMBDA: queue, Runtime.EKS: queue},
+                          rerun["payload_ref"])
+    assert sent == 2
+    assert {(m.payload_ref, json.dumps(m.payload)) for m in queue.sent} == {("payloads/job1/run1.json", "{}")}
+    assert store.get_task("job1", task_id_for(0)).payload_ref == "payloads/job1/run1.json"  # type: ignore[union-attr]

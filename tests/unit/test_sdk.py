@@ -89,9 +89,9 @@ def test_submit_makes_one_idempotency_key_and_its_retries_reuse_it(client: Clien
 def test_a_large_spec_goes_through_the_upload_path(client: Client, api: FakeApi) -> None:
     spec = {"name": "big", "tasks": [{"type": "echo", "payload": {"i": i}} for i in range(3)]}
     created = client.submit_large(spec, idempotency_key="nightly")
-    assert [(r.method, r.url.host) for r in api.requests] == [("POST", "api.test"), ("PUT", "s3.test"),
+    assert [(r.method, r.url.host) for r in api.requests] == [("POST", "api.test"), ("POST", "s3.test"),
                                                               ("POST", "api.test")]
-    assert "authorization" not in api.requests[1].headers  # the presigned URL carries its own credentials
+    assert "authorization" not in api.requests[1].headers  # the presigned form carries its own credentials
     assert len(api.jobs[created["job_id"]].tasks) == 3
     assert client.submit_large(spec, idempotency_key="nightly") == created  # a replay: the same job
 

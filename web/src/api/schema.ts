@@ -325,6 +325,11 @@ export interface components {
             counts: components["schemas"]["CountsOut"];
             /** Created At */
             created_at: string;
+            /**
+             * Error
+             * @description why the platform ended the job, when no task failure says
+             */
+            error?: string | null;
             /** Job Id */
             job_id: string;
             /** Max Concurrency */
@@ -445,7 +450,7 @@ export interface components {
         };
         /**
          * ManifestJobIn
-         * @description A job whose spec was PUT to the URL of POST /jobs/uploads.
+         * @description A job whose spec was uploaded to the form of POST /jobs/uploads.
          */
         ManifestJobIn: {
             manifest: components["schemas"]["ManifestRef"];
@@ -541,6 +546,11 @@ export interface components {
             status: components["schemas"]["TaskStatus"];
             /** Task Id */
             task_id: string;
+            /**
+             * Timeout Seconds
+             * @description the timeout each attempt runs under: as asked, or its runtime's default
+             */
+            timeout_seconds: number;
             /** Type */
             type: string;
             /** Updated At */
@@ -556,7 +566,10 @@ export interface components {
             };
             /** @description lambda for short tasks, eks for long ones */
             runtime?: components["schemas"]["Runtime"] | null;
-            /** Timeout Seconds */
+            /**
+             * Timeout Seconds
+             * @description seconds an attempt may run, up to its runtime's maximum; its runtime's default if left out
+             */
             timeout_seconds?: number | null;
             /**
              * Type
@@ -582,6 +595,11 @@ export interface components {
             status: components["schemas"]["TaskStatus"];
             /** Task Id */
             task_id: string;
+            /**
+             * Timeout Seconds
+             * @description the timeout each attempt runs under: as asked, or its runtime's default
+             */
+            timeout_seconds: number;
             /** Type */
             type: string;
         };
@@ -597,13 +615,34 @@ export interface components {
          * @enum {string}
          */
         TaskStatus: "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
-        /** UploadOut */
+        /**
+         * UploadOut
+         * @description A presigned POST (SigV4): send `fields`, then the spec as the form's `file` part, to `url`.
+         */
         UploadOut: {
+            /**
+             * Content Type
+             * @description the only content type S3 accepts here
+             * @default application/json
+             */
+            content_type: string;
             /** Expires In */
             expires_in: number;
             /**
+             * Fields
+             * @description form fields to send, in this order, before the file
+             */
+            fields: {
+                [key: string]: string;
+            };
+            /**
+             * Max Bytes
+             * @description the largest spec S3 accepts here
+             */
+            max_bytes: number;
+            /**
              * Method
-             * @default PUT
+             * @default POST
              */
             method: string;
             /** Upload Id */
@@ -781,6 +820,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -790,8 +838,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -870,6 +927,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -879,8 +945,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -944,6 +1019,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -953,8 +1037,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1022,6 +1115,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -1031,8 +1133,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1111,6 +1222,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -1120,8 +1240,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1196,6 +1325,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -1205,8 +1343,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1272,6 +1419,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -1281,8 +1437,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1359,6 +1524,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -1368,8 +1542,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1446,6 +1629,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -1455,8 +1647,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1526,6 +1727,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -1535,8 +1745,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1603,6 +1822,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description the uploaded job spec is larger than the API reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description the body is not JSON */
             415: {
                 headers: {
@@ -1612,8 +1840,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description the request does not match the schema */
+            /** @description the request does not match the schema (or nests too deep) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the job's workflow could not start; ask again after Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

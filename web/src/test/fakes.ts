@@ -31,6 +31,7 @@ export function makeTask(index: number, overrides: Partial<Task> = {}): Task {
     error: null,
     progress: null,
     progress_message: null,
+    timeout_seconds: 60,
     ...overrides,
   };
 }
