@@ -53,12 +53,16 @@ def _deletion_protection(app: CdkApp) -> dict[str, Any]:
     return {"tables": set(tables.values()), "count": len(tables), "pool": pool}
 
 
+# The job table, the idempotency table, the API keys table and the live connections table.
+TABLES = 4
+
+
 def test_prod_tables_and_user_pool_are_protected_from_deletion(prod_app: CdkApp) -> None:
-    assert _deletion_protection(prod_app) == {"tables": {True}, "count": 3, "pool": "ACTIVE"}
+    assert _deletion_protection(prod_app) == {"tables": {True}, "count": TABLES, "pool": "ACTIVE"}
 
 
 def test_dev_can_be_torn_down(cdk_app: CdkApp) -> None:
-    assert _deletion_protection(cdk_app) == {"tables": {False}, "count": 3, "pool": "INACTIVE"}
+    assert _deletion_protection(cdk_app) == {"tables": {False}, "count": TABLES, "pool": "INACTIVE"}
     bucket = cdk_app.resource("data", cdk_app.data.store.manifests)
     assert bucket["DeletionPolicy"] == "Delete"  # `make destroy` empties it first (tests/unit/test_deploy_checks.py)
 
