@@ -49,7 +49,7 @@ class TenantLimits(BaseModel):
     rate_per_second: float = Field(default=50, gt=0, le=10_000)
     burst: int = Field(default=100, ge=1, le=5_000)
     daily_quota: int = Field(default=500_000, ge=1)
-# The runner starts no task with less than its timeout plus 15 s left (tasklane.running.HANDBACK_RESERVE_SECONDS),
+# The runner starts no task with less than its timeout plus 15 s left (tasklane.deliveries.HANDBACK_RESERVE_SECONDS),
 # so a Lambda task's maximum timeout leaves that much and a little more of the runner's own timeout.
 RUNNER_RESERVE_SECONDS = 20
 RUNTIMES = ("lambda", "eks")

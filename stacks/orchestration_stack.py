@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
-from stacks.constructs.dead_letter_drain import DeadLetterDrain
+from stacks.constructs.dead_letter_intake import DeadLetterIntake
 from stacks.constructs.job_watchdog import JobWatchdog
 from stacks.constructs.job_workflow import JobWorkflow
 from stacks.constructs.operational_alarms import OperationalAlarms
@@ -47,12 +47,12 @@ class OrchestrationStack(Stack):
             self, "JobWatchdog", functions=functions, table=table, manifests=manifests, queues=self.queues,
             workflow=self.workflow,
         )
-        self.dead_letter_drain = DeadLetterDrain(
-            self, "DeadLetterDrain", functions=functions, table=table, queues=self.queues, workflow=self.workflow
+        self.dead_letter_intake = DeadLetterIntake(
+            self, "DeadLetterIntake", functions=functions, table=table, queues=self.queues, workflow=self.workflow
         )
         self.alarms = OperationalAlarms(
             self, "Alarms", config=config, queues=self.queues, runner=self.runner.function,
-            drain=self.dead_letter_drain.function, state_machine=self.workflow.state_machine,
+            drain=self.dead_letter_intake.function, state_machine=self.workflow.state_machine,
             step_functions=dict(self.workflow.step_functions),
             tables={"Jobs": table, "Idempotency": idempotency_table},
         )

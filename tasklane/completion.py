@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
-from tasklane.execution import TaskOutcome
+from tasklane.attempts import TaskOutcome
 from tasklane.ports import CommitResult, JobStore, WorkflowResumer
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tasklane.running import Delivery
+from tasklane.deliveries import Delivery
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tasklane.attempts import TaskOutcome
 from tasklane.dead_letters import DeadLetter
-from tasklane.execution import TaskOutcome
 from tasklane.models import Job, JobSpec, JobStatus, StopReason, TaskMessage, TaskRecord, TaskStatus
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from tasklane.dead_letters import DeadLetter
 from tasklane.errors import InvalidRequest, JobConflict, WorkflowNotStarted
 from tasklane.ports import JobStore, ManifestStore, WorkflowStarter
-from tasklane.runs import start_run
+from tasklane.reruns import start_run
 
 MAX_DEAD_LETTERS_READ = 10_000
 

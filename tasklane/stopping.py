@@ -8,9 +8,9 @@ heartbeat, which no longer lands.
 
 from __future__ import annotations
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.completion import record_outcomes
 from tasklane.errors import JobConflict, JobNotFound
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.jobs import finalize_job
 from tasklane.models import Job, JobStatus, StopReason, TaskStatus
 from tasklane.ports import JobStore, WorkflowResumer

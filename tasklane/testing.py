@@ -1,6 +1,6 @@
 """Run a registered task in-process, without the platform: for unit tests of task code and `jobctl run-local`.
 
-The attempt runs through the same function as in both runtimes (tasklane.execution.run_attempt), so the
+The attempt runs through the same function as in both runtimes (tasklane.attempts.run_attempt), so the
 timeout, the retry signals (`RetryTaskAfter`, `NonRetryableTaskFailure`, any other exception) and the result's
 storability are judged exactly as they would be there. Retries are not waited for: the delay the platform
 would wait is recorded instead.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasklane.execution import OutcomeKind, run_attempt
+from tasklane.attempts import OutcomeKind, run_attempt
 from tasklane.models import TaskMessage
 from tasklane.registry import TaskContext, TaskRegistry
 from tasklane.task_packages import task_registry

@@ -2,7 +2,7 @@
 
 Modelled on rq / arq / dramatiq workers. One loop long-polls SQS only when a task slot is free (plus
 WORKER_PREFETCH), runs tasks on WORKER_CONCURRENCY threads, extends the visibility of every message it
-holds on a heartbeat, commits outcomes through TaskRunner.commit and then deletes their messages in
+holds on a heartbeat, commits outcomes through DeliveryHandler.commit and then deletes their messages in
 batches. See workers/worker.py for the acknowledgement rules.
 
 Cancellation is cooperative: a running thread cannot be killed, so an attempt whose task was cancelled

@@ -17,10 +17,10 @@ from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_consumer import SqsConsumer
 from tasklane.aws.sqs_queue import task_queue
 from tasklane.aws.stepfunctions import StepFunctionsResumer
+from tasklane.deliveries import DeliveryHandler
 from tasklane.flow import release
 from tasklane.models import Runtime
 from tasklane.ports import TaskQueue
-from tasklane.running import TaskRunner
 from tasklane.task_packages import task_registry
 from workers.health import HealthServer
 from workers.heartbeat import Heartbeat
@@ -69,7 +69,7 @@ def build_worker(settings: WorkerSettings) -> tuple[Worker, Metrics]:
     if settings.short_queue_url:
         queues[Runtime.LAMBDA] = task_queue(settings.short_queue_url)
     manifests = S3ManifestStore(settings.manifest_bucket) if settings.manifest_bucket else None
-    runner = TaskRunner(
+    runner = DeliveryHandler(
         store=store,
         resumer=StepFunctionsResumer(),
         retries=heartbeat.guard(long_queue),

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 
 from tasklane.consumer import QueueConsumer
-from tasklane.running import Delivery
+from tasklane.deliveries import Delivery
 from workers.heartbeat import Heartbeat
 from workers.metrics import Counter, Metrics
 from workers.units import End, Finished, Held

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from tasklane.backoff import Backoff
 from tasklane.consumer import QueueConsumer
+from tasklane.deliveries import Delivery
 from tasklane.models import TaskBundle, TaskMessage, read_queue_body_or_why_not, tasks_of
-from tasklane.running import Delivery
 from workers.stop_checks import StopChecks
 
 log = logging.getLogger(__name__)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tasklane.attempts import TaskOutcome
 from tasklane.claims import TaskClaim
-from tasklane.execution import TaskOutcome
+from tasklane.deliveries import Delivery
 from tasklane.models import TaskMessage
-from tasklane.running import Delivery
 from workers.progress import WorkerTaskContext
 
 

@@ -23,11 +23,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tasklane.attempts import OutcomeKind
 from tasklane.claims import TaskClaim
 from tasklane.consumer import QueueConsumer
-from tasklane.execution import OutcomeKind
+from tasklane.deliveries import Delivery, DeliveryHandler, RetryScheduled
 from tasklane.models import TaskBundle, TaskMessage, tasks_of
-from tasklane.running import Delivery, RetryScheduled, TaskRunner
 from workers.acknowledgements import Acknowledgements
 from workers.heartbeat import Heartbeat
 from workers.metrics import Counter, Metrics
@@ -72,7 +72,7 @@ class Worker:
         self,
         *,
         consumer: QueueConsumer,
-        runner: TaskRunner,
+        runner: DeliveryHandler,
         progress: ProgressStore,
         heartbeat: Heartbeat,
         metrics: Metrics,

@@ -49,14 +49,14 @@ from lambdas.api.schemas import (
     UploadedJobIn,
     UploadOut,
 )
-from tasklane import dead_letters, jobs, redrive, runs, stopping
+from tasklane import dead_letters, jobs, redrive, reruns, stopping
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.errors import InvalidRequest, TaskNotFound
 from tasklane.jobs import JobServices
 from tasklane.models import JobStatus, StopReason, TaskStatus
 from tasklane.ports import WorkflowResumer
-from tasklane.runtime import job_services
 from tasklane.settings import ApiSettings
+from tasklane.wiring import job_services
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
@@ -258,7 +258,7 @@ def retry_job(job_id: JOB_ID, idempotency_key: IDEMPOTENCY_KEY = None) -> Respon
     def retry() -> tuple[int, dict[str, Any]]:
         store = services().store
         job = jobs.get_job(job_id, caller().tenant, store)
-        opened = runs.retry_failed(job, caller().subject, store, services().workflow)
+        opened = reruns.retry_failed(job, caller().subject, store, services().workflow)
         return 202, JobOut.of(opened).model_dump(mode="json")
 
     status, body = replayable(f"POST /jobs/{job_id}/retry", idempotency_key, retry)

@@ -1,4 +1,4 @@
-"""Drains the task queues' dead-letter queues into the dead-letter view (see tasklane/draining.py)."""
+"""Drains the task queues' dead-letter queues into the dead-letter view (see tasklane/dead_letter_intake.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.stepfunctions import StepFunctionsResumer
-from tasklane.draining import DeadMessage, drain
+from tasklane.dead_letter_intake import DeadMessage, take_in
 from tasklane.settings import DeadLetterSettings
 
 logger = Logger(service="tasklane-dead-letters")
@@ -31,8 +31,8 @@ def handle(record: SQSRecord) -> None:
         message_id=record.message_id, body=record.body,
         receive_count=int(record.attributes.approximate_receive_count), attributes=attributes,
     )
-    letters = drain(message, store(), StepFunctionsResumer())
-    logger.info("drained a dead-lettered message", extra={"message_id": record.message_id, "kept": len(letters)})
+    letters = take_in(message, store(), StepFunctionsResumer())
+    logger.info("took in a dead-lettered message", extra={"message_id": record.message_id, "kept": len(letters)})
 
 
 @logger.inject_lambda_context

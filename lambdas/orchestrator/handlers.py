@@ -21,10 +21,10 @@ from tasklane.completion import resume_job
 from tasklane.dispatch import dispatch_job, dispatch_rerun
 from tasklane.errors import JobNotFound
 from tasklane.models import JobStatus
-from tasklane.runtime import task_queues
 from tasklane.settings import OrchestratorSettings
 from tasklane.stopping import cancel_remaining_tasks, interrupt_wait
 from tasklane.watchdog import first_watch
+from tasklane.wiring import task_queues
 
 logger = Logger(service="tasklane-orchestrator")
 

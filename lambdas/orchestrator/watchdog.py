@@ -15,9 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tasklane.aws.control_queue import SqsControlQueue
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.stepfunctions import StepFunctionsResumer
-from tasklane.runtime import task_queues
 from tasklane.settings import OrchestratorSettings
 from tasklane.watchdog import WatchRequest, watch
+from tasklane.wiring import task_queues
 
 logger = Logger(service="tasklane-watchdog")
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -21,24 +21,24 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from tasklane.attempts import TaskOutcome
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_queue import task_queue
 from tasklane.aws.stepfunctions import StepFunctionsResumer
-from tasklane.execution import TaskOutcome
+from tasklane.deliveries import Delivery, DeliveryHandler
 from tasklane.flow import release
 from tasklane.models import Runtime, TaskBundle, TaskMessage, read_queue_body_or_why_not, tasks_of
 from tasklane.ports import TaskQueue
-from tasklane.running import Delivery, TaskRunner
 from tasklane.settings import RunnerSettings
 from tasklane.task_packages import task_registry
 
 logger = Logger(service="tasklane-runner")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-_runner: TaskRunner | None = None
+_runner: DeliveryHandler | None = None
 
 
-def runner() -> TaskRunner:
+def runner() -> DeliveryHandler:
     global _runner
     if _runner is None:
         settings = RunnerSettings()
@@ -47,7 +47,7 @@ def runner() -> TaskRunner:
         queues: dict[Runtime, TaskQueue] = {
             Runtime.LAMBDA: short_queue, Runtime.EKS: task_queue(settings.long_queue_url),
         }
-        _runner = TaskRunner(
+        _runner = DeliveryHandler(
             store=store,
             resumer=StepFunctionsResumer(),
             retries=short_queue,
@@ -66,7 +66,7 @@ def read_bodies(records: list[dict[str, Any]]) -> dict[str, TaskBundle | TaskMes
 
 
 def run_batch(
-    records: list[dict[str, Any]], task_runner: TaskRunner, context: LambdaContext | None
+    records: list[dict[str, Any]], task_runner: DeliveryHandler, context: LambdaContext | None
 ) -> PartialItemFailureResponse:
     finals: list[TaskOutcome] = []
     bodies = read_bodies(records)

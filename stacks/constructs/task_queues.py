@@ -24,7 +24,7 @@ class TaskQueues(Construct):
         dlq = sqs.Queue(
             self,
             f"{name}DeadLetters",
-            # Consumed by the DeadLetterDrain function (60 s timeout): Lambda refuses an event source whose
+            # Consumed by the DeadLetterIntake function (60 s timeout): Lambda refuses an event source whose
             # queue hides a message for less than the function may run, and AWS advises six times as long.
             visibility_timeout=Duration.seconds(DEAD_LETTER_VISIBILITY_SECONDS),
             retention_period=Duration.days(14),

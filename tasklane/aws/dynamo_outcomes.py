@@ -21,11 +21,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws.dynamo_items import COUNT_SK, av, counter_key, dead_letter_item, index_of, job_key, shard_of, task_key
 from tasklane.aws.dynamo_retry import cancellation_codes
 from tasklane.clock import now_iso
 from tasklane.dead_letters import UNROUTED_TENANT, DeadLetter, fingerprint
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import TaskMessage, TaskStatus
 from tasklane.ports import CommitResult
 
@@ -375,7 +375,8 @@ def _dead_letters(outcomes: list[TaskOutcome]) -> list[DeadLetter]:
         DeadLetter(
             tenant=o.tenant or UNROUTED_TENANT, fingerprint=fingerprint(o.task_type, o.error), job_id=o.job_id,
             task_id=o.task_id, task_type=o.task_type, error=o.error or "",
-            # A failure without an attempt is a message SQS dead-lettered (tasklane/draining.py), not a task's.
+            # A failure without an attempt is a message SQS dead-lettered (tasklane/dead_letter_intake.py),
+            # not a task's.
             source="task" if o.attempt is not None else "queue", dead_at=now,
         )
         for o in outcomes

@@ -1,7 +1,7 @@
 """Job and task state in one DynamoDB table: the JobStore port's adapter.
 
 Reads, listings and dispatch cursors live here; exact-once transitions in dynamo_outcomes.py; stopping,
-runs, windows and dead letters in dynamo_runs.py; the item layout in dynamo_items.py; riding out
+runs, windows and dead letters in dynamo_reruns.py; the item layout in dynamo_items.py; riding out
 conflicts and throttling in dynamo_retry.py.
 """
 
@@ -31,8 +31,8 @@ from tasklane.aws.dynamo_items import (
     task_key,
 )
 from tasklane.aws.dynamo_outcomes import Cancelled, OutcomeCommits
+from tasklane.aws.dynamo_reruns import JobControl
 from tasklane.aws.dynamo_retry import CONTENTION_ATTEMPTS, CONTENTION_BACKOFF, ContendedDynamoDB
-from tasklane.aws.dynamo_runs import JobControl
 from tasklane.backoff import retried
 from tasklane.clock import now_iso
 from tasklane.errors import InvalidRequest

@@ -8,7 +8,7 @@ from typing import Any
 from tasklane.aws.clients import client
 from tasklane.aws.sqs_queue import MAX_VISIBILITY_SECONDS, SQS_BATCH
 from tasklane.consumer import BatchFailure
-from tasklane.running import Delivery
+from tasklane.deliveries import Delivery
 
 MAX_WAIT_SECONDS = 20
 # Entries SQS failed on its side (SenderFault false) are worth another try; botocore already retried the

@@ -19,7 +19,7 @@ def task_running_roles(app: CdkApp) -> dict[str, tuple[str, Any]]:
     roles: dict[str, tuple[str, Any]] = {
         "runner": ("orchestration", orchestration.runner.function),
         "watchdog": ("orchestration", orchestration.watchdog.function),
-        "dead letter drain": ("orchestration", orchestration.dead_letter_drain.function),
+        "dead letter drain": ("orchestration", orchestration.dead_letter_intake.function),
         "workers (IRSA)": ("workers", app.workers.fleet.worker_service_account),
     }
     for name, function in orchestration.workflow.step_functions.items():

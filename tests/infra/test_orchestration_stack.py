@@ -115,7 +115,7 @@ def test_event_sources_feed_each_queue_to_its_function(cdk_app: CdkApp) -> None:
     """Short tasks to the runner, the control queue to the watchdog, both task DLQs to the drain; no other."""
     orchestration = cdk_app.orchestration
     pairs = queue_pairs(cdk_app)
-    functions = (orchestration.runner, orchestration.watchdog, orchestration.dead_letter_drain)
+    functions = (orchestration.runner, orchestration.watchdog, orchestration.dead_letter_intake)
     runner, watchdog, drain = (cdk_app.logical_id(ROLE, f.function) for f in functions)
     assert set(event_sources(cdk_app)) == {
         (pairs["short"][0], runner),
@@ -257,7 +257,7 @@ def test_dead_letter_drain_role_is_least_privilege(cdk_app: CdkApp) -> None:
     """Consumes both task DLQs (never sends to a queue) and records dead letters; its last dead letter may end a
     job and resume its workflow."""
     arns = cdk_app.arns()
-    assert cdk_app.access(ROLE, cdk_app.orchestration.dead_letter_drain.function) == {
+    assert cdk_app.access(ROLE, cdk_app.orchestration.dead_letter_intake.function) == {
         arns.job_items: "write-items",
         arns.short_dlq: "consume",
         arns.long_dlq: "consume",
@@ -294,8 +294,8 @@ def test_watchdog_and_step_functions_know_the_control_queue(cdk_app: CdkApp) -> 
 def test_the_runner_reads_the_environments_task_timeouts_and_its_lambda_maximum_leaves_room_to_commit(
     cdk_app: CdkApp,
 ) -> None:
+    from tasklane.deliveries import HANDBACK_RESERVE_SECONDS
     from tasklane.models import Runtime
-    from tasklane.running import HANDBACK_RESERVE_SECONDS
     from tasklane.settings import TaskTimeoutSettings
 
     env = cdk_app.resource(ROLE, cdk_app.orchestration.runner.function)["Properties"]["Environment"]["Variables"]

@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.auth import ApiKeyRecord, Unauthorized
 from tasklane.clock import now_iso
 from tasklane.dead_letters import UNROUTED_TENANT, DeadLetter, fingerprint
 from tasklane.dispatch import payload_key
 from tasklane.errors import InvalidRequest
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import (
     AttemptRecord,
     Job,

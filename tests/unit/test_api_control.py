@@ -10,9 +10,9 @@ import pytest
 from api_harness import BUCKET, Api
 from fakes import RecordingQueue
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.dispatch import dispatch_rerun
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import JobStatus, Runtime, TaskRecord, TaskStatus, task_id_for
 
 NOW = "2026-01-01T00:00:00.000Z"

@@ -10,8 +10,8 @@ from api_harness import Api
 from lambda_events import FakeLambdaContext, api_event
 
 from lambdas.api import handler
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws.dynamodb_store import DynamoJobStore
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.jobs import JobServices
 from tasklane.models import Job, JobStatus, Runtime, TaskRecord, TaskStatus, task_id_for
 

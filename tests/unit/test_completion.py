@@ -6,9 +6,9 @@ from typing import Any
 
 from fakes import RecordingWorkflow, ScriptedStore
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.completion import record_outcomes, resume_job
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobStatus, Runtime, TaskRecord, TaskStatus
 from tasklane.ports import CommitResult
 

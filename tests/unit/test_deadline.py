@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from tasklane import builtin_tasks  # noqa: F401 - registers the built-in task types
+from tasklane.attempts import OutcomeKind, run_attempt
 from tasklane.deadline import call_with_timeout
 from tasklane.errors import TaskTimedOut
-from tasklane.execution import OutcomeKind, run_attempt
 from tasklane.models import TaskMessage
 from tasklane.registry import registry
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from fakes import InMemoryJobStore, InMemoryManifests, RecordingQueue
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.dispatch import PAYLOAD_INLINE_BYTES, dispatch_job, dispatch_rerun
 from tasklane.errors import JobNotFound
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobSpec, JobStatus, Runtime, StopReason, TaskSpec, TaskStatus, task_id_for
 
 NOW = "2026-01-01T00:00:00.000Z"

@@ -11,6 +11,7 @@ import pytest
 from fakes import RecordingWorkflow, Spy, every_page
 
 from bench.cost import item_bytes
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws import dynamo_items
 from tasklane.aws.dynamo_items import (
     COUNT_SK,
@@ -23,7 +24,6 @@ from tasklane.aws.dynamo_items import (
 )
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.completion import record_outcomes, resume_job
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobStatus, Runtime, TaskMessage, TaskRecord, TaskStatus, task_id_for
 from tasklane.stopping import cancel_remaining_tasks
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws.dynamo_retry import CONTENTION_ATTEMPTS, CONTENTION_BACKOFF, ContendedDynamoDB, contended
 from tasklane.aws.dynamodb_store import DynamoJobStore
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobStatus, Runtime, TaskMessage, TaskRecord, TaskStatus, task_id_for
 
 NOW = "2026-01-01T00:00:00.000Z"

@@ -10,11 +10,11 @@ import pytest
 from fakes import Spy
 from test_dynamodb_store import NOW, counters, msg, new_job, outcome
 
-from tasklane.aws import dynamo_outcomes, dynamo_runs
+from tasklane.attempts import OutcomeKind, TaskOutcome
+from tasklane.aws import dynamo_outcomes, dynamo_reruns
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.dead_letters import UNROUTED_TENANT, DeadLetter, fingerprint
 from tasklane.errors import InvalidRequest
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import JobStatus, StopReason, TaskStatus, task_id_for
 
 
@@ -321,7 +321,7 @@ def test_reopen_all_failed_tasks_with_a_new_payload(store: DynamoJobStore) -> No
 
 
 def test_reopen_more_tasks_than_one_transaction_holds(store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dynamo_runs, "REOPEN_PER_TRANSACTION", 4)
+    monkeypatch.setattr(dynamo_reruns, "REOPEN_PER_TRANSACTION", 4)
     new_job(store, tasks=10)
     store.record_outcomes("job1", [failed(i) for i in range(10)])
     finish(store, "job1", JobStatus.FAILED)

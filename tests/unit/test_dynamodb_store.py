@@ -8,9 +8,9 @@ import pytest
 from botocore.exceptions import ClientError
 from fakes import Spy
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws.dynamodb_store import DynamoJobStore, job_key
 from tasklane.errors import InvalidRequest
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobStatus, Runtime, TaskMessage, TaskRecord, TaskStatus, task_id_for
 
 NOW = "2026-01-01T00:00:00.000Z"

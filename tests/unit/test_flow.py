@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fakes import InMemoryJobStore, InMemoryManifests, RecordingQueue
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.dispatch import dispatch_job
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.flow import release, resend_unattempted
 from tasklane.models import Job, JobSpec, JobStatus, Runtime, StopReason, TaskSpec, task_id_for
 

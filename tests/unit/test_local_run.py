@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from tasklane.attempts import OutcomeKind
 from tasklane.errors import NonRetryableTaskFailure, RetryTaskAfter
-from tasklane.execution import OutcomeKind
 from tasklane.registry import TaskContext, TaskRegistry
 from tasklane.testing import run_task
 

@@ -14,11 +14,11 @@ from lambda_events import FakeLambdaContext, sqs_record
 
 from lambdas.orchestrator import handlers
 from lambdas.orchestrator import watchdog as watchdog_lambda
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.completion import record_outcomes
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import (
     Job,
     JobSpec,

@@ -14,6 +14,7 @@ from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.aws.sqs_queue import SqsTaskQueue
 from tasklane.builtin_tasks import echo
+from tasklane.deliveries import DeliveryHandler
 from tasklane.errors import RetryTaskAfter
 from tasklane.models import (
     Job,
@@ -27,7 +28,6 @@ from tasklane.models import (
     task_id_for,
 )
 from tasklane.registry import TaskContext, TaskRegistry
-from tasklane.running import TaskRunner
 
 NOW = "2026-01-01T00:00:00.000Z"
 THROTTLE_SECONDS = 120
@@ -62,9 +62,9 @@ def resumer() -> RecordingWorkflow:
 
 
 @pytest.fixture
-def task_runner(store: DynamoJobStore, queue_url: str, sqs_spy: Spy, resumer: RecordingWorkflow) -> TaskRunner:
+def task_runner(store: DynamoJobStore, queue_url: str, sqs_spy: Spy, resumer: RecordingWorkflow) -> DeliveryHandler:
     queue = SqsTaskQueue(queue_url, sqs_spy, bundle_size=10)
-    return TaskRunner(
+    return DeliveryHandler(
         store=store, resumer=resumer, retries=queue, registry=make_registry(), send_later=queue.send_later
     )
 
@@ -112,7 +112,8 @@ def failures(response: dict[str, Any]) -> list[str]:
 
 
 def test_a_mixed_batch(
-    store: DynamoJobStore, task_runner: TaskRunner, sqs: Any, sqs_spy: Spy, queue_url: str, resumer: RecordingWorkflow
+    store: DynamoJobStore, task_runner: DeliveryHandler, sqs: Any, sqs_spy: Spy, queue_url: str,
+    resumer: RecordingWorkflow,
 ) -> None:
     # Given a job of two tasks and a batch with: a success, a task that asks to be retried, a body that
     # is not JSON, and a duplicate delivery of the success in the same batch
@@ -145,7 +146,7 @@ def test_a_mixed_batch(
 
 
 def test_a_bundle_commits_its_finished_tasks_and_sends_its_retry_on_alone(
-    store: DynamoJobStore, task_runner: TaskRunner, sqs: Any, sqs_spy: Spy, queue_url: str
+    store: DynamoJobStore, task_runner: DeliveryHandler, sqs: Any, sqs_spy: Spy, queue_url: str
 ) -> None:
     # Given a job of three short tasks that travel in one bundle; the middle one is throttled once
     make_job(store, [("echo", {"n": 0}), ("throttled", {"fail_times": 1}), ("echo", {"n": 2})])
@@ -169,7 +170,7 @@ def test_a_bundle_commits_its_finished_tasks_and_sends_its_retry_on_alone(
 
 
 def test_the_last_task_resumes_the_workflow_once_and_later_duplicates_are_ignored(
-    store: DynamoJobStore, task_runner: TaskRunner, sqs_spy: Spy, resumer: RecordingWorkflow
+    store: DynamoJobStore, task_runner: DeliveryHandler, sqs_spy: Spy, resumer: RecordingWorkflow
 ) -> None:
     # Given a one-task job whose workflow waits on a token
     make_job(store, [("echo", {"n": 1})])
@@ -189,7 +190,7 @@ def test_the_last_task_resumes_the_workflow_once_and_later_duplicates_are_ignore
 
 
 def test_a_retry_that_was_already_recorded_is_not_scheduled_again(
-    store: DynamoJobStore, task_runner: TaskRunner, sqs: Any, sqs_spy: Spy, queue_url: str
+    store: DynamoJobStore, task_runner: DeliveryHandler, sqs: Any, sqs_spy: Spy, queue_url: str
 ) -> None:
     # Given attempt 1 of a task asked for a retry, which was committed and scheduled
     make_job(store, [("throttled", {"fail_times": 5})])
@@ -208,7 +209,7 @@ def test_a_retry_that_was_already_recorded_is_not_scheduled_again(
 
 
 def test_a_retried_task_succeeds_on_its_next_delivery(
-    store: DynamoJobStore, task_runner: TaskRunner, sqs: Any, queue_url: str, resumer: RecordingWorkflow
+    store: DynamoJobStore, task_runner: DeliveryHandler, sqs: Any, queue_url: str, resumer: RecordingWorkflow
 ) -> None:
     # Given a one-task job whose task fails its first attempt, and a workflow waiting on it
     make_job(store, [("throttled", {"fail_times": 1})])
@@ -224,14 +225,16 @@ def test_a_retried_task_succeeds_on_its_next_delivery(
     assert resumer.resumed == [("tok-9", {"job_id": "job1"})]
 
 
-def test_the_last_attempt_fails_the_task_and_is_not_reported(store: DynamoJobStore, task_runner: TaskRunner) -> None:
+def test_the_last_attempt_fails_the_task_and_is_not_reported(
+    store: DynamoJobStore, task_runner: DeliveryHandler
+) -> None:
     make_job(store, [("throttled", {"fail_times": 9})])
     last = sqs_record(body(0, "throttled", {"fail_times": 9}), message_id="m", receive_count=3)
     assert run_batch([last], task_runner, None) == {"batchItemFailures": []}
     assert counters(store) == {"remaining": 0, "running": 0, "succeeded": 0, "failed": 1}
 
 
-def test_a_commit_that_fails_fails_the_whole_batch(store: DynamoJobStore, task_runner: TaskRunner) -> None:
+def test_a_commit_that_fails_fails_the_whole_batch(store: DynamoJobStore, task_runner: DeliveryHandler) -> None:
     # A store error after the batch ran raises, so the event source mapping hands every message back
     make_job(store, [("echo", {})])
 
@@ -263,7 +266,9 @@ def test_lambda_handler_wires_the_runner_from_its_environment(
     monkeypatch.setattr(runner_handler, "_runner", None)
 
 
-def test_a_batch_does_not_start_the_tasks_of_a_stopping_job(store: DynamoJobStore, task_runner: TaskRunner) -> None:
+def test_a_batch_does_not_start_the_tasks_of_a_stopping_job(
+    store: DynamoJobStore, task_runner: DeliveryHandler
+) -> None:
     make_job(store, [("echo", {"n": 1})])
     make_job(store, [("echo", {"n": 2})], job_id="job2")
     store.request_stop("job1", StopReason.CANCELLED)
@@ -322,7 +327,7 @@ class ClockedContext(FakeLambdaContext):
 
 
 def test_a_batch_commits_what_finished_and_sends_on_what_it_has_no_time_to_run(
-    store: DynamoJobStore, task_runner: TaskRunner, sqs: Any, queue_url: str
+    store: DynamoJobStore, task_runner: DeliveryHandler, sqs: Any, queue_url: str
 ) -> None:
     # Given two single-task messages of one job, each with the runtime's default timeout of 60 s, and a
     # runner with 80 s left for the first and 40 s for the second (the first took 40 s)

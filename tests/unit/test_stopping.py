@@ -6,9 +6,9 @@ import pytest
 from fakes import InMemoryJobStore, RecordingWorkflow
 
 from tasklane import stopping
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.errors import JobConflict, JobNotFound
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobStatus, Runtime, StopReason, TaskMessage, TaskRecord, TaskStatus, task_id_for
 from tasklane.stopping import STOP_ERROR, cancel_remaining_tasks, interrupt_wait, stop_job
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from fakes import InMemoryJobStore, every_page
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws import dynamo_items
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.errors import InvalidRequest
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobStatus, Runtime, StopReason, TaskMessage, TaskRecord, TaskStatus, task_id_for
 from tasklane.ports import JobStore
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from fakes import InMemoryJobStore, InMemoryManifests, RecordingQueue, RecordingWorkflow
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.dispatch import dispatch_job
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobSpec, JobStatus, Runtime, StopReason, TaskSpec, task_id_for
 from tasklane.stopping import STOP_ERROR
 from tasklane.watchdog import MAX_DELAY_SECONDS, STALL_SECONDS, WatchRequest, first_watch, watch

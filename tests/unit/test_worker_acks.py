@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from worker_fakes import Harness, delivery, eventually
 
-from tasklane.running import Delivery
+from tasklane.deliveries import Delivery
 from workers.metrics import Counter
 from workers.worker import ExitCode
 

@@ -9,7 +9,7 @@ import time
 
 from worker_fakes import Harness, delivery, eventually
 
-from tasklane.running import Delivery
+from tasklane.deliveries import Delivery
 from workers.metrics import Counter
 from workers.signals import install_stop_handlers
 from workers.worker import ExitCode

@@ -10,13 +10,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any, cast
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.consumer import BatchFailure
+from tasklane.deliveries import Delivery, DeliveryHandler
 from tasklane.errors import NonRetryableTaskFailure
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import TaskBundle, TaskMessage, tasks_in
 from tasklane.ports import CommitResult, JobStore
 from tasklane.registry import TaskContext, TaskRegistry
-from tasklane.running import Delivery, TaskRunner
 from workers.heartbeat import Heartbeat
 from workers.metrics import Metrics
 from workers.worker import ExitCode, Worker, WorkerOptions
@@ -203,7 +203,7 @@ class Harness:
         self.heartbeat = Heartbeat(
             self.consumer, visibility_seconds=self.options.visibility_seconds, interval_seconds=heartbeat_seconds
         )
-        runner = TaskRunner(
+        runner = DeliveryHandler(
             store=cast(JobStore, self.store),  # only the calls a worker makes are faked
             resumer=NoResumer(),
             retries=self.heartbeat.guard(self.retries),

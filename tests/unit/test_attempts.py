@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from tasklane.attempts import MAX_RESULT_BYTES, OutcomeKind, run_attempt
 from tasklane.backoff import Backoff
 from tasklane.errors import NonRetryableTaskFailure, RetryTaskAfter
-from tasklane.execution import MAX_RESULT_BYTES, OutcomeKind, run_attempt
 from tasklane.models import TaskMessage
 from tasklane.registry import TaskContext, TaskRegistry, registry
 

@@ -13,7 +13,7 @@ from stacks.constructs.tables import JOB_WRITES, grant_job_items
 from stacks.constructs.task_queues import TaskQueues
 
 
-class DeadLetterDrain(Construct):
+class DeadLetterIntake(Construct):
     def __init__(
         self,
         scope: Construct,
@@ -26,7 +26,7 @@ class DeadLetterDrain(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = functions.function(
-            "DeadLetterDrain",
+            "DeadLetterIntake",
             handler="lambdas.dead_letters.handler.lambda_handler",
             description="Records dead-lettered task messages so operators can triage and redrive them",
             environment={"TABLE_NAME": table.table_name},

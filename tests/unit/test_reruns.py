@@ -7,12 +7,12 @@ import json
 import pytest
 from fakes import InMemoryJobStore, RecordingWorkflow
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.dead_letters import DeadLetter, fingerprint
 from tasklane.errors import InvalidRequest, JobConflict
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobStatus, Runtime, TaskRecord, TaskStatus, task_id_for
 from tasklane.redrive import Selection, redrive
-from tasklane.runs import retry_failed, start_run
+from tasklane.reruns import retry_failed, start_run
 
 NOW = "2026-01-01T00:00:00.000Z"
 BOOM = "ValueError: row 3 is bad"

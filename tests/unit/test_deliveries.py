@@ -1,4 +1,5 @@
-"""TaskRunner: one delivery to one attempt, attempts counted across runs, stopping jobs skipped, windows released."""
+"""DeliveryHandler: one delivery to one attempt, attempts counted across runs, stopping jobs skipped, windows
+released."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import Any
 import pytest
 from fakes import InMemoryJobStore, RecordingRetries, RecordingWorkflow
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.claims import TaskClaim
-from tasklane.execution import OutcomeKind, TaskOutcome
+from tasklane.deliveries import Delivery, DeliveryHandler, RetryScheduled
 from tasklane.models import Job, JobStatus, Runtime, StopReason, TaskMessage, TaskRecord, TaskStatus, task_id_for
 from tasklane.registry import TaskContext, TaskRegistry
-from tasklane.running import Delivery, RetryScheduled, TaskRunner
 
 NOW = "2026-01-01T00:00:00.000Z"
 
@@ -44,7 +45,7 @@ class Harness:
         ], tasks)
         self.sent_later: list[tuple[TaskMessage, float]] = []
         self.now = 1_000_000.0
-        self.runner = TaskRunner(
+        self.runner = DeliveryHandler(
             store=self.store, resumer=self.workflow, retries=self.retries, registry=self.registry,
             load_payload=self.load, release=self.release,
             send_later=lambda message, delay: self.sent_later.append((message, delay)), clock=lambda: self.now,

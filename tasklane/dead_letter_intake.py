@@ -1,4 +1,4 @@
-"""Draining the task queues' dead-letter queues into the dead-letter view, so nothing is lost.
+"""Taking in what the task queues' dead-letter queues hold: into the dead-letter view, so nothing is lost.
 
 A message SQS gave up on (too many receives: a worker kept dying on it, or its body is not a task) is
 turned into dead letters, one per task it carries (a bundle of short tasks carries several). Each task
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.clock import now_iso
 from tasklane.completion import record_outcomes
 from tasklane.dead_letters import UNROUTED_TENANT, DeadLetter, fingerprint
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import TaskMessage, TaskStatus, tasks_in
 from tasklane.ports import JobStore, WorkflowResumer
 
@@ -30,7 +30,7 @@ class DeadMessage:
     attributes: dict[str, str]
 
 
-def drain(message: DeadMessage, store: JobStore, workflow: WorkflowResumer) -> list[DeadLetter]:
+def take_in(message: DeadMessage, store: JobStore, workflow: WorkflowResumer) -> list[DeadLetter]:
     """Record one dead-lettered message; returns the dead letters written apart from the tasks' own commits."""
     try:
         tasks = tasks_in(message.body)
@@ -38,11 +38,11 @@ def drain(message: DeadMessage, store: JobStore, workflow: WorkflowResumer) -> l
         unreadable = _unreadable(message, exc)
         store.put_dead_letter(unreadable)
         return [unreadable]
-    letters = [_drain_task(task, store, workflow) for task in tasks]
+    letters = [_take_in_task(task, store, workflow) for task in tasks]
     return [letter for letter in letters if letter is not None]
 
 
-def _drain_task(task: TaskMessage, store: JobStore, workflow: WorkflowResumer) -> DeadLetter | None:
+def _take_in_task(task: TaskMessage, store: JobStore, workflow: WorkflowResumer) -> DeadLetter | None:
     record = store.get_task(task.job_id, task.task_id)
     error = "DeadLettered: the task queue gave up on the message after its maxReceiveCount receives"
     if record is not None and not record.status.is_final:

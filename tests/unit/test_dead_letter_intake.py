@@ -9,10 +9,10 @@ from fakes import InMemoryJobStore, RecordingWorkflow
 from lambda_events import FakeLambdaContext, sqs_record
 
 from lambdas.dead_letters import handler as dead_letter_handler
+from tasklane.attempts import OutcomeKind, TaskOutcome
 from tasklane.aws.dynamodb_store import DynamoJobStore
+from tasklane.dead_letter_intake import DeadMessage, take_in
 from tasklane.dead_letters import UNROUTED_TENANT, fingerprint
-from tasklane.draining import DeadMessage, drain
-from tasklane.execution import OutcomeKind, TaskOutcome
 from tasklane.models import Job, JobStatus, Runtime, TaskBundle, TaskMessage, TaskRecord, TaskStatus, task_id_for
 
 NOW = "2026-01-01T00:00:00.000Z"
@@ -44,7 +44,7 @@ def test_a_message_of_a_pending_task_fails_the_task_and_its_commit_records_the_d
     store, workflow = InMemoryJobStore(), RecordingWorkflow()
     make_job(store)
 
-    assert drain(dead(0), store, workflow) == []
+    assert take_in(dead(0), store, workflow) == []
 
     task = store.get_task("job1", task_id_for(0))
     assert task is not None and (task.status, task.error, task.attempts) == (TaskStatus.FAILED, GAVE_UP, 0)
@@ -62,8 +62,8 @@ def test_a_dead_bundle_fails_each_of_its_live_tasks_and_keeps_a_letter_for_the_o
     tasks = [TaskMessage(job_id="job1", task_id=task_id_for(i), tenant="acme", type="sleep") for i in range(3)]
     message = DeadMessage(message_id="b", body=TaskBundle(tasks=tasks).model_dump_json(), receive_count=25,
                           attributes={})
-    # When it is drained
-    kept = drain(message, store, workflow)
+    # When it is taken in
+    kept = take_in(message, store, workflow)
     # Then both live tasks failed with the job's counters, and every task has its dead letter
     assert [letter.task_id for letter in kept] == [task_id_for(2)]
     assert counts(store) == (0, 0, 2)
@@ -75,15 +75,15 @@ def test_a_message_of_a_running_task_also_drops_the_running_count() -> None:
     store = InMemoryJobStore()
     make_job(store)
     assert store.mark_running(TaskMessage(job_id="job1", task_id=task_id_for(1), type="sleep"), 3)
-    drain(dead(1), store, RecordingWorkflow())
+    take_in(dead(1), store, RecordingWorkflow())
     assert counts(store) == (1, 0, 1)
 
 
-def test_draining_the_last_live_task_resumes_the_waiting_workflow() -> None:
+def test_taking_in_the_last_live_task_resumes_the_waiting_workflow() -> None:
     store, workflow = InMemoryJobStore(), RecordingWorkflow()
     make_job(store, tasks=1)
     store.save_resume_token("job1", "tok")
-    drain(dead(0), store, workflow)
+    take_in(dead(0), store, workflow)
     assert workflow.resumed == [("tok", {"job_id": "job1"})]
 
 
@@ -92,7 +92,7 @@ def test_a_message_of_a_task_that_already_ended_is_kept_as_a_dead_letter() -> No
     make_job(store)
     store.record_outcomes("job1", [TaskOutcome("job1", task_id_for(0), 1, OutcomeKind.SUCCEEDED)])
 
-    (letter,) = drain(dead(0), store, RecordingWorkflow())
+    (letter,) = take_in(dead(0), store, RecordingWorkflow())
 
     assert (letter.tenant, letter.task_id, letter.source, letter.body) == ("acme", task_id_for(0), "queue", None)
     assert letter.fingerprint == fingerprint("sleep", GAVE_UP)
@@ -102,7 +102,7 @@ def test_a_message_of_a_task_that_already_ended_is_kept_as_a_dead_letter() -> No
 
 def test_a_message_of_an_unknown_task_without_a_tenant_is_unrouted() -> None:
     store = InMemoryJobStore()
-    (letter,) = drain(dead(7, tenant=""), store, RecordingWorkflow())
+    (letter,) = take_in(dead(7, tenant=""), store, RecordingWorkflow())
     assert letter.tenant == UNROUTED_TENANT
     assert store.dead_letters(UNROUTED_TENANT, limit=10) == [letter]
 
@@ -117,7 +117,7 @@ def test_an_unreadable_message_is_kept_with_its_body_under_its_tenant(body: str,
     message = DeadMessage(message_id="m-9", body=body, receive_count=5,
                           attributes={"tenant": "globex", "job_id": "job7", "task_id": "t00000003"})
 
-    (letter,) = drain(message, store, RecordingWorkflow())
+    (letter,) = take_in(message, store, RecordingWorkflow())
 
     assert letter.error.startswith(f"UnreadableMessage: {problem}")
     assert (letter.tenant, letter.job_id, letter.task_type) == ("globex", "job7", "unknown")
@@ -130,7 +130,7 @@ def test_each_different_unreadable_message_is_kept_and_a_double_move_is_one() ->
     # Given two different unreadable bodies, the first dead-lettered twice by an at-least-once move
     store = InMemoryJobStore()
     for message_id, body in (("a", "garbage"), ("a-again", "garbage"), ("b", "other garbage")):
-        drain(DeadMessage(message_id=message_id, body=body, receive_count=5, attributes={"tenant": "acme"}),
+        take_in(DeadMessage(message_id=message_id, body=body, receive_count=5, attributes={"tenant": "acme"}),
               store, RecordingWorkflow())
 
     # Then there is one dead letter per distinct message
@@ -142,7 +142,8 @@ def test_each_different_unreadable_message_is_kept_and_a_double_move_is_one() ->
 
 def test_an_unreadable_message_without_attributes_is_unrouted() -> None:
     store = InMemoryJobStore()
-    (letter,) = drain(DeadMessage(message_id="m", body="x", receive_count=5, attributes={}), store, RecordingWorkflow())
+    message = DeadMessage(message_id="m", body="x", receive_count=5, attributes={})
+    (letter,) = take_in(message, store, RecordingWorkflow())
     assert letter.tenant == UNROUTED_TENANT
 
 
@@ -157,7 +158,7 @@ def wired(store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) -> RecordingWo
     return workflow
 
 
-def test_the_lambda_drains_a_batch_reading_tenants_from_message_attributes(
+def test_the_lambda_takes_in_a_batch_reading_tenants_from_message_attributes(
     store: DynamoJobStore, wired: Any
 ) -> None:
     make_job(store)

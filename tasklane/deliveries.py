@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from tasklane.attempts import OutcomeKind, TaskOutcome, run_attempt
 from tasklane.claims import TaskClaim
 from tasklane.completion import record_outcomes
-from tasklane.execution import OutcomeKind, TaskOutcome, run_attempt
 from tasklane.models import TaskMessage
 from tasklane.ports import CommitResult, JobStore, RetryScheduler, WorkflowResumer
 from tasklane.registry import TaskContext, TaskRegistry
@@ -43,7 +43,7 @@ class RetryScheduled(Exception):
 
 
 @dataclass
-class TaskRunner:
+class DeliveryHandler:
     store: JobStore
     resumer: WorkflowResumer
     retries: RetryScheduler
