@@ -32,7 +32,10 @@ class JobPage:
     next_token: str | None
 
 
-class JobStore(Protocol):
+class JobRecords(Protocol):
+    """Jobs and their tasks as written: create, read, list, and the dispatch that writes them (the core of
+    tasklane/aws/dynamodb_store.py)."""
+
     def create_job(self, job: Job) -> None: ...
 
     def get_job(self, job_id: str) -> Job | None: ...
@@ -42,6 +45,8 @@ class JobStore(Protocol):
     ) -> bool:
         """Move the job to `status` from one of `only_from`, recording `error` as why when given."""
         ...
+
+    def list_jobs(self, tenant: str, *, status: JobStatus | None, limit: int, next_token: str | None) -> JobPage: ...
 
     def dispatch_cursor(self, job_id: str) -> tuple[int, int]:
         """How many tasks were written and how many sent so far."""
@@ -57,22 +62,28 @@ class JobStore(Protocol):
 
     def get_task(self, job_id: str, task_id: str) -> TaskRecord | None: ...
 
+
+class TaskOutcomes(Protocol):
+    """What running tasks record: the RUNNING claim, progress, and final outcomes exactly once
+    (tasklane/aws/dynamo_outcomes.py)."""
+
     def mark_running(self, message: TaskMessage, attempt: int) -> bool: ...
 
     def record_progress(self, job_id: str, task_id: str, attempt: int, progress: float, note: str | None) -> bool: ...
 
     def record_outcomes(self, job_id: str, outcomes: list[TaskOutcome]) -> CommitResult: ...
 
-    def save_resume_token(self, job_id: str, token: str) -> Job: ...
 
-    def claim_resume(self, job_id: str, *, require_done: bool = True) -> str | None:
-        """The waiting execution's token for the one caller that wins the claim; None for every other."""
-        ...
-
-    def list_jobs(self, tenant: str, *, status: JobStatus | None, limit: int, next_token: str | None) -> JobPage: ...
+class JobControls(Protocol):
+    """Steering a job: stopping it, resuming its workflow, reruns, windows and dead letters
+    (tasklane/aws/dynamo_reruns.py)."""
 
     def request_stop(self, job_id: str, reason: StopReason) -> Job | None:
         """Record why a live job must stop; None when it is already final or already stopping."""
+        ...
+
+    def stopped_jobs(self, job_ids: list[str]) -> set[str]:
+        """Those of the jobs that were asked to stop (consistent read)."""
         ...
 
     def cancel_unwritten(self, job_id: str) -> int:
@@ -83,8 +94,10 @@ class JobStore(Protocol):
         """Every task still PENDING or RUNNING."""
         ...
 
-    def stopped_jobs(self, job_ids: list[str]) -> set[str]:
-        """Those of the jobs that were asked to stop (consistent read)."""
+    def save_resume_token(self, job_id: str, token: str) -> Job: ...
+
+    def claim_resume(self, job_id: str, *, require_done: bool = True) -> str | None:
+        """The waiting execution's token for the one caller that wins the claim; None for every other."""
         ...
 
     def begin_run(self, job_id: str, run: int) -> Job | None:
@@ -114,6 +127,11 @@ class JobStore(Protocol):
     def put_dead_letter(self, letter: DeadLetter) -> None: ...
 
     def dead_letters(self, tenant: str, *, limit: int) -> list[DeadLetter]: ...
+
+
+class JobStore(JobRecords, TaskOutcomes, JobControls, Protocol):
+    """The whole store, as the domain uses it; its three parts are the lines its DynamoDB adapter is built
+    along, and a component may ask for just the part it uses."""
 
 
 class TaskQueue(Protocol):
