@@ -152,9 +152,8 @@ def handler_latency(iterations: int, warmup: int = 200) -> dict[str, Any]:
 
     services = JobServices(store=cast(Any, _Store()), manifests=cast(Any, _Manifests()),
                            workflow=cast(Any, _Workflow()), registry=task_registry(), new_job_id=new_id)
-    handler.use_services(services)
     context = cast(Any, _Context())
-    try:
+    with handler.services.override(services):
         post = rest_event("POST", "/jobs", TEN_TASKS)
         first = handler.lambda_handler(post, context)
         if first["statusCode"] != 201:
@@ -172,8 +171,6 @@ def handler_latency(iterations: int, warmup: int = 200) -> dict[str, Any]:
                 latencies.append((time.perf_counter() - started) * 1000)
             out[name] = {"iterations": iterations, "ms": summary(latencies)}
         return out
-    finally:
-        handler.use_services(None)
 
 
 def reported(gateway: dict[str, Any]) -> list[Target]:

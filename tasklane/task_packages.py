@@ -12,9 +12,9 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 
+from tasklane.provided import provided
 from tasklane.registry import TaskRegistry, registry
 from tasklane.settings import TaskPackageSettings
 
@@ -62,7 +62,7 @@ def registered_by(module: str, tasks: TaskRegistry = registry) -> list[str]:
     ]
 
 
-@cache
+@provided
 def task_registry() -> TaskRegistry:
     """The process's registry: built-in types and the configured task packages, imported once."""
     load_task_packages(TaskPackageSettings().packages, registry)

@@ -34,49 +34,28 @@ from tasklane.aws.live_push import ApiGatewayPusher
 from tasklane.aws.usage_plans import ApiGatewayUsagePlans
 from tasklane.live import ConnectionStore, Pusher, close_connections_of
 from tasklane.live_settings import LiveSettings
+from tasklane.provided import provided
 from tasklane.settings import KeyAdminSettings
 
 router = Router()
 TENANT = Annotated[str, Path(pattern=TENANT_PATTERN.pattern, max_length=63)]
 KEY_ID = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]
 
-_keys: ApiKeyStore | None = None
-_usage: UsagePlans | None = None
-_live: tuple[ConnectionStore, Pusher] | None = None
-
-
+@provided
 def keys() -> ApiKeyStore:
-    global _keys
-    if _keys is None:
-        _keys = DynamoApiKeyStore(KeyAdminSettings().keys_table_name)
-    return _keys
+    return DynamoApiKeyStore(KeyAdminSettings().keys_table_name)
 
 
+@provided
 def usage() -> UsagePlans:
-    global _usage
-    if _usage is None:
-        settings = KeyAdminSettings()
-        _usage = ApiGatewayUsagePlans(settings.usage_key_prefix)
-    return _usage
+    return ApiGatewayUsagePlans(KeyAdminSettings().usage_key_prefix)
 
 
+@provided
 def live() -> tuple[ConnectionStore, Pusher]:
     """The WebSocket connections, where a revoked key's are found and closed."""
-    global _live
-    if _live is None:
-        settings = LiveSettings()
-        _live = DynamoConnectionStore(settings.connections_table_name), ApiGatewayPusher(settings.management_endpoint)
-    return _live
-
-
-def use_adapters(
-    replacement: ApiKeyStore | None,
-    connections: tuple[ConnectionStore, Pusher] | None = None,
-    usage_plans: UsagePlans | None = None,
-) -> None:
-    """Let tests run the routes over other adapters."""
-    global _keys, _live, _usage
-    _keys, _live, _usage = replacement, connections, usage_plans
+    settings = LiveSettings()
+    return DynamoConnectionStore(settings.connections_table_name), ApiGatewayPusher(settings.management_endpoint)
 
 
 class KeyIn(BaseModel):

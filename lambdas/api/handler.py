@@ -55,6 +55,7 @@ from tasklane.errors import InvalidRequest, TaskNotFound
 from tasklane.jobs import JobServices
 from tasklane.models import JobStatus, StopReason, TaskStatus
 from tasklane.ports import WorkflowResumer
+from tasklane.provided import provided
 from tasklane.settings import ApiSettings
 from tasklane.wiring import job_services
 
@@ -100,36 +101,19 @@ register_error_handlers(app)
 principal.bind(app)
 app.include_router(admin.router)
 
-_services: JobServices | None = None
-_resumer: WorkflowResumer | None = None
-_settings: ApiSettings | None = None
-
-
+@provided
 def settings() -> ApiSettings:
-    global _settings
-    if _settings is None:
-        _settings = ApiSettings()
-    return _settings
+    return ApiSettings()
 
 
+@provided
 def services() -> JobServices:
-    global _services
-    if _services is None:
-        _services = job_services(settings())
-    return _services
+    return job_services(settings())
 
 
+@provided
 def resumer() -> WorkflowResumer:
-    global _resumer
-    if _resumer is None:
-        _resumer = StepFunctionsResumer()
-    return _resumer
-
-
-def use_services(replacement: JobServices | None, workflow_resumer: WorkflowResumer | None = None) -> None:
-    """Let tests run the API over in-memory adapters."""
-    global _services, _resumer
-    _services, _resumer = replacement, workflow_resumer
+    return StepFunctionsResumer()
 
 
 ERROR_STATUSES = {

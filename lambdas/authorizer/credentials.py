@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from tasklane.aws.api_keys import DynamoApiKeyStore
 from tasklane.aws.cognito_tokens import CognitoTokenVerifier
+from tasklane.provided import provided
 from tasklane.settings import AuthorizerSettings
 
 
-@cache
+@provided
 def usage_key_prefix() -> str | None:
     """Set for the REST API's authorizer, whose usage plans limit each tenant; None for the WebSocket one."""
     return AuthorizerSettings().usage_key_prefix
 
 
-@cache
+@provided
 def verifiers() -> tuple[DynamoApiKeyStore, CognitoTokenVerifier]:
     settings = AuthorizerSettings()
     return (

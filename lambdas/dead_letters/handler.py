@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -14,13 +13,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.stepfunctions import StepFunctionsResumer
 from tasklane.dead_letter_intake import DeadMessage, take_in
+from tasklane.provided import provided
 from tasklane.settings import DeadLetterSettings
 
 logger = Logger(service="tasklane-dead-letters")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@cache
+@provided
 def store() -> DynamoJobStore:
     return DynamoJobStore(DeadLetterSettings().table_name)
 

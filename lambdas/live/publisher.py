@@ -7,7 +7,6 @@ and the job is read once and leaves as one push.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -20,16 +19,17 @@ from tasklane.aws.live_push import ApiGatewayPusher
 from tasklane.aws.live_streams import job_changes
 from tasklane.live import Publisher
 from tasklane.live_settings import LiveSettings
+from tasklane.provided import provided
 
 logger = Logger(service="tasklane-live-publisher")
 
 
-@cache
+@provided
 def jobs() -> DynamoJobStore:
     return DynamoJobStore(LiveSettings().table_name)
 
 
-@cache
+@provided
 def publisher() -> Publisher:
     settings = LiveSettings()
     return Publisher(

@@ -4,7 +4,6 @@ Replies go through the @connections API, so they need no route responses."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -16,11 +15,12 @@ from tasklane.aws.live_connections import DynamoConnectionStore
 from tasklane.aws.live_push import ApiGatewayPusher
 from tasklane.live import Subscriptions
 from tasklane.live_settings import LiveSettings
+from tasklane.provided import provided
 
 logger = Logger(service="tasklane-live")
 
 
-@cache
+@provided
 def subscriptions() -> Subscriptions:
     settings = LiveSettings()
     return Subscriptions(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -21,6 +20,7 @@ from tasklane.completion import resume_job
 from tasklane.dispatch import dispatch_job, dispatch_rerun
 from tasklane.errors import JobNotFound
 from tasklane.models import JobStatus
+from tasklane.provided import provided
 from tasklane.settings import OrchestratorSettings
 from tasklane.stopping import cancel_remaining_tasks, interrupt_wait
 from tasklane.watchdog import first_watch
@@ -65,12 +65,12 @@ class FailInput(StepInput):
     failure: StepFailure = StepFailure()
 
 
-@cache
+@provided
 def settings() -> OrchestratorSettings:
     return OrchestratorSettings()
 
 
-@cache
+@provided
 def store() -> DynamoJobStore:
     return DynamoJobStore(settings().table_name)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -15,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tasklane.aws.control_queue import SqsControlQueue
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.stepfunctions import StepFunctionsResumer
+from tasklane.provided import provided
 from tasklane.settings import OrchestratorSettings
 from tasklane.watchdog import WatchRequest, watch
 from tasklane.wiring import task_queues
@@ -23,7 +23,7 @@ logger = Logger(service="tasklane-watchdog")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@cache
+@provided
 def settings() -> OrchestratorSettings:
     return OrchestratorSettings()
 

@@ -30,34 +30,32 @@ from tasklane.deliveries import Delivery, DeliveryHandler
 from tasklane.flow import release
 from tasklane.models import Runtime, TaskBundle, TaskMessage, read_queue_body_or_why_not, tasks_of
 from tasklane.ports import TaskQueue
+from tasklane.provided import provided
 from tasklane.settings import RunnerSettings
 from tasklane.task_packages import task_registry
 
 logger = Logger(service="tasklane-runner")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-_runner: DeliveryHandler | None = None
 
 
+@provided
 def runner() -> DeliveryHandler:
-    global _runner
-    if _runner is None:
-        settings = RunnerSettings()
-        store = DynamoJobStore(settings.table_name)
-        short_queue = task_queue(settings.short_queue_url)
-        queues: dict[Runtime, TaskQueue] = {
-            Runtime.LAMBDA: short_queue, Runtime.EKS: task_queue(settings.long_queue_url),
-        }
-        _runner = DeliveryHandler(
-            store=store,
-            resumer=StepFunctionsResumer(),
-            retries=short_queue,
-            registry=task_registry(),
-            load_payload=S3ManifestStore(settings.manifest_bucket).get_payload,
-            release=partial(release, store=store, queues=queues),
-            send_later=short_queue.send_later,
-            default_timeout_seconds=settings.task_timeouts.default_seconds[Runtime.LAMBDA],
-        )
-    return _runner
+    settings = RunnerSettings()
+    store = DynamoJobStore(settings.table_name)
+    short_queue = task_queue(settings.short_queue_url)
+    queues: dict[Runtime, TaskQueue] = {
+        Runtime.LAMBDA: short_queue, Runtime.EKS: task_queue(settings.long_queue_url),
+    }
+    return DeliveryHandler(
+        store=store,
+        resumer=StepFunctionsResumer(),
+        retries=short_queue,
+        registry=task_registry(),
+        load_payload=S3ManifestStore(settings.manifest_bucket).get_payload,
+        release=partial(release, store=store, queues=queues),
+        send_later=short_queue.send_later,
+        default_timeout_seconds=settings.task_timeouts.default_seconds[Runtime.LAMBDA],
+    )
 
 
 def read_bodies(records: list[dict[str, Any]]) -> dict[str, TaskBundle | TaskMessage | ValidationError]:

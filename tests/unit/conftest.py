@@ -23,12 +23,21 @@ from tasklane.aws import clients
 from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.jobs import JobServices
+from tasklane.provided import reset_all
 from tasklane.registry import registry
 
 REGION = "us-east-1"
 TABLE = "tasklane-jobs-test"
 IDEMPOTENCY_TABLE = "tasklane-idempotency-test"
 KEYS_TABLE = "tasklane-keys-test"
+
+
+@pytest.fixture(autouse=True)
+def fresh_services() -> Iterator[None]:
+    """Every @provided service (tasklane/provided.py) is built afresh for each test, from that test's settings."""
+    reset_all()
+    yield
+    reset_all()
 
 
 @pytest.fixture(autouse=True)
@@ -172,11 +181,9 @@ def api(
     monkeypatch.setenv("MANIFEST_BUCKET", BUCKET)
     monkeypatch.setenv("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:tasklane-jobs")
     monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", idempotency_table)
-    monkeypatch.setattr(handler, "_settings", None)
     ids = iter(f"job{i:03d}" for i in range(1000))
     workflow, resumer = RecordingWorkflow(), RecordingWorkflow()
     found = JobServices(store=store, manifests=manifests, workflow=workflow, registry=registry,
                         new_job_id=lambda: next(ids))
-    handler.use_services(found, resumer)
-    yield Api(services=found, workflow=workflow, resumer=resumer, store=store, manifests=manifests)
-    handler.use_services(None)
+    with handler.services.override(found), handler.resumer.override(resumer):
+        yield Api(services=found, workflow=workflow, resumer=resumer, store=store, manifests=manifests)

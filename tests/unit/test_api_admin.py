@@ -49,9 +49,8 @@ def usage() -> Usage:
 
 @pytest.fixture(autouse=True)
 def wired(keys: MemoryKeys, live: Live, usage: Usage) -> Iterator[None]:
-    admin.use_adapters(keys, (live.store, live.pusher), usage)
-    yield
-    admin.use_adapters(None)
+    with admin.keys.override(keys), admin.live.override((live.store, live.pusher)), admin.usage.override(usage):
+        yield
 
 
 def test_an_admin_creates_a_key_that_authenticates_as_the_tenant(api: Api, keys: MemoryKeys, usage: Usage) -> None:

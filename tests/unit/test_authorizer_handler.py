@@ -85,11 +85,11 @@ def test_verifiers_come_from_the_authorizers_settings(monkeypatch: pytest.Monkey
     monkeypatch.setenv("TABLE_NAME", "jobs")  # the job table is not the authorizer's to read
     monkeypatch.setenv("USER_POOL_ID", "us-east-1_Pool")
     monkeypatch.setenv("USER_POOL_CLIENT_IDS", " web , cli ,")
-    REAL_VERIFIERS.cache_clear()
+    REAL_VERIFIERS.reset()
     try:
         keys, tokens = authorizer.verifiers()
     finally:
-        REAL_VERIFIERS.cache_clear()
+        REAL_VERIFIERS.reset()
     assert isinstance(keys, DynamoApiKeyStore) and keys.table == "keys"
     assert isinstance(tokens, CognitoTokenVerifier)
     assert tokens.issuer == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool"

@@ -179,8 +179,8 @@ def test_the_lambda_takes_in_a_batch_reading_tenants_from_message_attributes(
 
 def test_the_settings_name_the_table(monkeypatch: pytest.MonkeyPatch, table: str) -> None:
     monkeypatch.setenv("TABLE_NAME", table)
-    dead_letter_handler.store.cache_clear()
+    dead_letter_handler.store.reset()
     try:
         assert dead_letter_handler.store().table == table
     finally:
-        dead_letter_handler.store.cache_clear()
+        dead_letter_handler.store.reset()

@@ -52,11 +52,11 @@ def env(
     monkeypatch.setenv("SHORT_QUEUE_URL", queues["short"])
     monkeypatch.setenv("LONG_QUEUE_URL", queues["long"])
     monkeypatch.setenv("CONTROL_QUEUE_URL", queues["control"])
-    handlers.settings.cache_clear()
-    handlers.store.cache_clear()
+    handlers.settings.reset()
+    handlers.store.reset()
     yield
-    handlers.settings.cache_clear()
-    handlers.store.cache_clear()
+    handlers.settings.reset()
+    handlers.store.reset()
 
 
 @pytest.fixture
@@ -289,7 +289,7 @@ def test_the_watchdog_function_reschedules_until_the_deadline_then_stops_the_job
 ) -> None:
     workflow = RecordingWorkflow()
     monkeypatch.setattr(watchdog_lambda, "StepFunctionsResumer", lambda: workflow)
-    watchdog_lambda.settings.cache_clear()
+    watchdog_lambda.settings.reset()
     create_job(store, manifests, [Runtime.LAMBDA], status=JobStatus.RUNNING)
     store.save_resume_token("job1", "tok-w")
     later = WatchRequest(job_id="job1", deadline=time.time() + 600)
@@ -297,7 +297,7 @@ def test_the_watchdog_function_reschedules_until_the_deadline_then_stops_the_job
     event = {"Records": [sqs_record(later.model_dump_json(), "w1"), sqs_record(due.model_dump_json(), "w2")]}
 
     assert watchdog_lambda.lambda_handler(event, CTX) == {"batchItemFailures": []}
-    watchdog_lambda.settings.cache_clear()
+    watchdog_lambda.settings.reset()
 
     # the first record was not due: it comes back when the deadline is; the second stopped the job
     ((request, delay),) = control

@@ -254,7 +254,6 @@ def test_lambda_handler_wires_the_runner_from_its_environment(
     monkeypatch.setenv("SHORT_QUEUE_URL", queue_url)
     monkeypatch.setenv("LONG_QUEUE_URL", queue_url.replace("tasklane-short", "tasklane-long"))
     monkeypatch.setenv("MANIFEST_BUCKET", "tasklane-manifests-test")
-    monkeypatch.setattr(runner_handler, "_runner", None)
     make_job(store, [("echo", {"n": 3})])
     # When the deployed entry point gets an SQS event
     event = {"Records": [sqs_record(body(0, "echo", {"n": 3}), "m1")]}
@@ -263,7 +262,6 @@ def test_lambda_handler_wires_the_runner_from_its_environment(
     assert response == {"batchItemFailures": []}
     task = store.get_task("job1", task_id_for(0))
     assert task is not None and task.result == {"n": 3}
-    monkeypatch.setattr(runner_handler, "_runner", None)
 
 
 def test_a_batch_does_not_start_the_tasks_of_a_stopping_job(
@@ -289,7 +287,6 @@ def test_the_deployed_runner_loads_payloads_by_reference_and_releases_the_window
     monkeypatch.setenv("SHORT_QUEUE_URL", queue_url)
     monkeypatch.setenv("LONG_QUEUE_URL", queue_url)
     monkeypatch.setenv("MANIFEST_BUCKET", manifests.bucket)
-    monkeypatch.setattr(runner_handler, "_runner", None)
     # Given a job of two tasks, one in flight at a time, whose first payload is stored in S3
     store.create_job(Job(job_id="job1", tenant="t", name="n", status=JobStatus.RUNNING, created_at=NOW,
                          updated_at=NOW, total=2, remaining=2, max_concurrency=1))
@@ -306,7 +303,6 @@ def test_the_deployed_runner_loads_payloads_by_reference_and_releases_the_window
     # When the first task's message is run by the deployed entry point
     response = runner_handler.lambda_handler({"Records": [sqs_record(first.model_dump_json(), "m1")]},
                                              FakeLambdaContext())
-    monkeypatch.setattr(runner_handler, "_runner", None)
 
     # Then it ran on the payload read from S3, and its end sent the next task
     assert response == {"batchItemFailures": []}

@@ -98,11 +98,11 @@ def test_the_process_registry_loads_the_packages_of_its_setting(
 ) -> None:
     folder = package(tmp_path, "fromsetting", GOOD)
     monkeypatch.setenv("TASK_PACKAGES", f" {folder} ,")
-    task_registry.cache_clear()
+    task_registry.reset()
     try:
         assert task_registry() is isolated and isolated.get("double") is not None
     finally:
-        task_registry.cache_clear()
+        task_registry.reset()
 
 
 def test_the_example_package_makes_thumbnails(isolated: TaskRegistry) -> None:
