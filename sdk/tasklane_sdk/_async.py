@@ -11,31 +11,17 @@ from typing import Any
 import httpx
 
 from tasklane_sdk import _core
-from tasklane_sdk._core import ApiError, JobWaitTimeout, RetryPolicy
+from tasklane_sdk._core import ApiError, JobWaitTimeout
 
 
-class AsyncClient:
+class AsyncClient(_core.ClientBase[httpx.AsyncBaseTransport, Callable[[float], Awaitable[None]]]):
     """The job API as one tenant, over httpx.AsyncClient; see `Client` for what each call does."""
 
-    def __init__(
-        self,
-        api_url: str,
-        headers: dict[str, str] | None = None,
-        *,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
-        self.retry_policy = retry or RetryPolicy()
-        self._timeout = timeout
-        self._transport = transport
-        self._sleep = sleep
-        auth = {"Authorization": f"ApiKey {api_key}"} if api_key else {}
-        self._http = httpx.AsyncClient(base_url=self.api_url, headers={**auth, **(headers or {})},
-                                       timeout=timeout, transport=transport)
+    default_sleep = staticmethod(asyncio.sleep)
+
+    def _open(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.api_url, headers=self._headers, timeout=self._timeout,
+                                 transport=self._transport)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -168,3 +168,39 @@ def manifest_submission(upload: dict[str, Any]) -> dict[str, Any]:
 
 def finished_tasks(counts: dict[str, Any]) -> int:
     return int(counts.get("succeeded", 0)) + int(counts.get("failed", 0)) + int(counts.get("cancelled", 0))
+
+
+TransportT = TypeVar("TransportT")
+SleepT = TypeVar("SleepT")
+
+
+class ClientBase(Generic[TransportT, SleepT]):
+    """What both clients are made of: where the API is, who calls it, how long to wait, how to retry."""
+
+    default_sleep: SleepT
+
+    def __init__(
+        self,
+        api_url: str,
+        headers: dict[str, str] | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: TransportT | None = None,
+        sleep: SleepT | None = None,
+    ) -> None:
+        """`headers` carry the credentials (or pass `api_key`); `transport` replaces the network (an
+        httpx.MockTransport in tests); `sleep` replaces the waits between retries."""
+        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self.retry_policy = retry or RetryPolicy()
+        self._timeout = timeout
+        self._transport = transport
+        self._sleep: SleepT = sleep if sleep is not None else type(self).default_sleep
+        auth = {"Authorization": f"ApiKey {api_key}"} if api_key else {}
+        self._headers = {**auth, **(headers or {})}
+        self._http = self._open()
+
+    def _open(self) -> Any:
+        """The httpx client this kind of client talks through."""
+        raise NotImplementedError

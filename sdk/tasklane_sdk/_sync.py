@@ -10,32 +10,17 @@ from typing import Any
 import httpx
 
 from tasklane_sdk import _core
-from tasklane_sdk._core import ApiError, JobWaitTimeout, RetryPolicy
+from tasklane_sdk._core import ApiError, JobWaitTimeout
 
 
-class Client:
-    """The job API as one tenant. `headers` carry the credentials (or pass `api_key`); `transport` replaces the
-    network (an httpx.MockTransport in tests)."""
+class Client(_core.ClientBase[httpx.BaseTransport, Callable[[float], None]]):
+    """The job API as one tenant."""
 
-    def __init__(
-        self,
-        api_url: str,
-        headers: dict[str, str] | None = None,
-        *,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
-        self.retry_policy = retry or RetryPolicy()
-        self._timeout = timeout
-        self._transport = transport
-        self._sleep = sleep
-        auth = {"Authorization": f"ApiKey {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=self.api_url, headers={**auth, **(headers or {})}, timeout=timeout,
-                                  transport=transport)
+    default_sleep = staticmethod(time.sleep)
+
+    def _open(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api_url, headers=self._headers, timeout=self._timeout,
+                            transport=self._transport)
 
     def __enter__(self) -> Client:
         return self
