@@ -54,6 +54,9 @@ class DeliveryHandler:
     clock: Callable[[], float] = field(default=time.time)
     # The timeout of a task whose message has none (sent before every task had one): its runtime's default.
     default_timeout_seconds: int | None = None
+    # The longest a task may run in this runtime; a longer timeout (a task that came to the wrong queue) is cut to it,
+    # so that it fits a fresh invocation instead of being sent on for ever.
+    max_timeout_seconds: int | None = None
 
     def run(
         self,
@@ -185,9 +188,14 @@ class DeliveryHandler:
         return replace(outcome, from_running=claimed, windowed=message.windowed)
 
     def _bounded(self, message: TaskMessage) -> TaskMessage:
-        if message.timeout_seconds is not None or self.default_timeout_seconds is None:
+        """The task with the timeout it runs under here: its own or the runtime's default, never past the runtime's
+        maximum (a task meant for another runtime, misrouted here, gets no more time than this one grants)."""
+        timeout = message.timeout_seconds if message.timeout_seconds is not None else self.default_timeout_seconds
+        if timeout is not None and self.max_timeout_seconds is not None:
+            timeout = min(timeout, self.max_timeout_seconds)
+        if timeout == message.timeout_seconds:
             return message
-        return message.model_copy(update={"timeout_seconds": self.default_timeout_seconds})
+        return message.model_copy(update={"timeout_seconds": timeout})
 
     @staticmethod
     def _no_time_for(message: TaskMessage, time_left: TimeLeft | None) -> bool:

@@ -55,6 +55,7 @@ def runner() -> DeliveryHandler:
         release=partial(release, store=store, queues=queues),
         send_later=short_queue.send_later,
         default_timeout_seconds=settings.task_timeouts.default_seconds[Runtime.LAMBDA],
+        max_timeout_seconds=settings.task_timeouts.max_seconds[Runtime.LAMBDA],
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,10 @@ from tasklane.aws.dynamodb_store import DynamoJobStore
 from tasklane.aws.s3_manifests import S3ManifestStore
 from tasklane.clock import now_iso
 from tasklane.models import Job, JobStatus
+
+# The local platform is the dev environment: its task timeout maxima, as cdk.json sets them.
+MAX_TIMEOUTS = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]["environments"]["dev"][
+    "task_timeout_max_seconds"]
 
 
 def raw_post(api: TasklaneClient, path: str, body: str) -> httpx.Response:
@@ -47,8 +52,8 @@ def test_a_body_nested_too_deep_is_422_and_leaves_no_job(api: TasklaneClient, le
     [
         ({"type": "sleep", "payload": {"seconds": 1e9}}, "payload.seconds"),
         ({"type": "hash", "payload": {"data": "x", "rounds": 10**12}}, "payload.rounds"),
-        ({"type": "echo", "timeout_seconds": 101}, "timeout_seconds"),
-        ({"type": "sleep", "timeout_seconds": 3601}, "timeout_seconds"),
+        ({"type": "echo", "timeout_seconds": MAX_TIMEOUTS["lambda"] + 1}, "timeout_seconds"),
+        ({"type": "sleep", "timeout_seconds": MAX_TIMEOUTS["eks"] + 1}, "timeout_seconds"),
     ],
 )
 def test_an_unbounded_task_is_refused(api: TasklaneClient, task: dict[str, Any], words: str) -> None:

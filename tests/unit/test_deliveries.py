@@ -296,3 +296,16 @@ def test_a_bundled_task_due_for_a_retry_is_sent_on_alone_and_reported_as_schedul
         h.runner.run_bundled(bundle, message)
     assert [(m.task_id, m.earlier_receives) for m, _ in h.sent_later] == [(task_id_for(1), 1)]
     assert h.retries.scheduled == []  # the bundle's own message is not hidden for one task's retry
+
+
+def test_a_task_longer_than_the_runtime_grants_is_cut_to_its_maximum_and_run_not_sent_on_for_ever() -> None:
+    # A long task's message that came to the short queue (timeout 900 s) on a runtime whose tasks get at most
+    # 100 s: a fresh invocation (119 s left) runs it, under 100 s, instead of sending it on again and again
+    h = Harness()
+    h.runner.max_timeout_seconds = 100
+    finals = h.runner.run_bundle(*bundle([0], timeout_seconds=900), time_left=lambda: 119.0)
+    assert [o.task_id for o in finals] == [task_id_for(0)] and h.sent_later == []
+    assert h.runner._bounded(TaskMessage(job_id="j", task_id="t", type="record", timeout_seconds=900)).timeout_seconds \
+        == 100
+    assert h.runner._bounded(TaskMessage(job_id="j", task_id="t", type="record", timeout_seconds=30)).timeout_seconds \
+        == 30
