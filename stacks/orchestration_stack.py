@@ -47,8 +47,9 @@ class OrchestrationStack(Stack):
             self, "JobWatchdog", functions=functions, table=table, manifests=manifests, queues=self.queues,
             workflow=self.workflow,
         )
+        # Under the construct id it was deployed with, so that deployed resources are kept (dead_letter_intake.py).
         self.dead_letter_intake = DeadLetterIntake(
-            self, "DeadLetterIntake", functions=functions, table=table, queues=self.queues, workflow=self.workflow
+            self, "DeadLetterDrain", functions=functions, table=table, queues=self.queues, workflow=self.workflow
         )
         self.alarms = OperationalAlarms(
             self, "Alarms", config=config, queues=self.queues, runner=self.runner.function,

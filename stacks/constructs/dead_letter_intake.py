@@ -1,4 +1,4 @@
-"""Drains both task dead-letter queues into the dead-letter view, failing their tasks for good."""
+"""Takes in what both task dead-letter queues hold: into the dead-letter view, failing their tasks for good."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ class DeadLetterIntake(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = functions.function(
-            "DeadLetterIntake",
+            # The id it was deployed under (before the intake had its name): a new id would replace the function.
+            "DeadLetterDrain",
             handler="lambdas.dead_letters.handler.lambda_handler",
             description="Records dead-lettered task messages so operators can triage and redrive them",
             environment={"TABLE_NAME": table.table_name},
