@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 
 from tasklane_sdk import _core
-from tasklane_sdk._core import ApiError, JobWaitTimeout
+from tasklane_sdk._core import ApiError
 
 
 class AsyncClient(_core.ClientBase[httpx.AsyncBaseTransport, Callable[[float], Awaitable[None]]]):
@@ -93,18 +92,10 @@ class AsyncClient(_core.ClientBase[httpx.AsyncBaseTransport, Callable[[float], A
         self, job_id: str, timeout: float = 300.0, interval: float = 0.5,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        seen: dict[str, Any] | None = None
-        while True:
-            job = await self.job(job_id)
-            if on_progress is not None and job.get("counts") != seen:
-                seen = job.get("counts")
-                on_progress(job)
-            if job["status"] in _core.FINAL_JOB_STATUSES:
-                return job
-            if time.monotonic() > deadline:
-                raise JobWaitTimeout(job, timeout)
+        waiting = _core.Waiting(timeout, on_progress)
+        while not waiting.finished(job := await self.job(job_id)):
             await self._sleep(interval)
+        return job
 
     async def tasks_page(
         self, job_id: str, status: str | None = None, limit: int = 100, next_token: str | None = None

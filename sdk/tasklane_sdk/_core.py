@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,6 +165,27 @@ def upload_request(build: Callable[..., httpx.Request], upload: dict[str, Any], 
 
 def manifest_submission(upload: dict[str, Any]) -> dict[str, Any]:
     return {"manifest": {"upload_id": upload["upload_id"]}}
+
+
+class Waiting:
+    """One wait for a job: when it gives up, and which counts were reported last (both clients poll with it)."""
+
+    def __init__(self, timeout: float, on_progress: Callable[[dict[str, Any]], None] | None) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.on_progress = on_progress
+        self.seen: dict[str, Any] | None = None
+
+    def finished(self, job: dict[str, Any]) -> bool:
+        """Report the poll's job if its counts changed; True once it is final; JobWaitTimeout past the deadline."""
+        if self.on_progress is not None and job.get("counts") != self.seen:
+            self.seen = job.get("counts")
+            self.on_progress(job)
+        if job["status"] in FINAL_JOB_STATUSES:
+            return True
+        if time.monotonic() > self.deadline:
+            raise JobWaitTimeout(job, self.timeout)
+        return False
 
 
 def finished_tasks(counts: dict[str, Any]) -> int:

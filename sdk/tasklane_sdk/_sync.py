@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tasklane_sdk import _core
-from tasklane_sdk._core import ApiError, JobWaitTimeout
+from tasklane_sdk._core import ApiError
 
 
 class Client(_core.ClientBase[httpx.BaseTransport, Callable[[float], None]]):
@@ -104,18 +104,10 @@ class Client(_core.ClientBase[httpx.BaseTransport, Callable[[float], None]]):
     ) -> dict[str, Any]:
         """Poll until the job is final and return it; `on_progress(job)` is called with each poll whose counts
         changed. JobWaitTimeout after `timeout` seconds (the job goes on)."""
-        deadline = time.monotonic() + timeout
-        seen: dict[str, Any] | None = None
-        while True:
-            job = self.job(job_id)
-            if on_progress is not None and job.get("counts") != seen:
-                seen = job.get("counts")
-                on_progress(job)
-            if job["status"] in _core.FINAL_JOB_STATUSES:
-                return job
-            if time.monotonic() > deadline:
-                raise JobWaitTimeout(job, timeout)
+        waiting = _core.Waiting(timeout, on_progress)
+        while not waiting.finished(job := self.job(job_id)):
             self._sleep(interval)
+        return job
 
     # Tasks and results
 
