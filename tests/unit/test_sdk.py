@@ -160,3 +160,18 @@ def test_the_sdk_installs_without_the_platform() -> None:
                 imported.add(node.module.split(".")[0])
     assert imported <= {"__future__", "asyncio", "collections", "dataclasses", "datetime", "email", "hashlib",
                         "httpx", "json", "random", "time", "typing", "uuid", "tasklane_sdk"}, imported
+
+
+def test_the_async_client_waits_like_the_sync_one(api: FakeApi) -> None:
+    job_id = api.add_job(statuses=["RUNNING", "RUNNING", "RUNNING", "SUCCEEDED"])
+    seen: list[int] = []
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    async def scenario() -> dict[str, Any]:
+        async with AsyncClient(API_URL, HEADERS, transport=api.transport, sleep=no_wait) as tasklane:
+            return await tasklane.wait(job_id, interval=0, on_progress=lambda j: seen.append(j["counts"]["succeeded"]))
+
+    assert asyncio.run(scenario())["status"] == "SUCCEEDED"
+    assert seen == [0, 1, 3]
