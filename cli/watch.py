@@ -17,6 +17,7 @@ from rich.text import Text
 from cli.client import FINAL_JOB_STATUSES, ApiError, TasklaneClient
 from cli.render import counts_summary, format_duration, status_markup
 from cli.targets import CliError
+from tasklane_sdk import finished_tasks
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
@@ -29,10 +30,6 @@ MAX_CONSECUTIVE_POLL_FAILURES = 5
 
 def exit_code_for(status: str) -> int:
     return EXIT_CODES.get(status, EXIT_ERROR)
-
-
-def finished_tasks(counts: dict[str, Any]) -> int:
-    return int(counts.get("succeeded", 0)) + int(counts.get("failed", 0)) + int(counts.get("cancelled", 0))
 
 
 class RateMeter:
